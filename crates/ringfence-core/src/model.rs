@@ -1,0 +1,469 @@
+//! The domain model: the fleet (clusters, pools, tenants), the policy (rings, SLI thresholds) and the
+//! release being carried to the fleet.
+//!
+//! These types are what the YAML documents deserialize into (field names in camelCase, like Kubernetes
+//! and Argo CD manifests; unknown fields rejected). They carry no file positions and do no validation
+//! that needs the outside world: `ringfence-config` reads the files, checks references and time zones
+//! and reports errors with file:line:col.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Duration;
+
+/// A tenant's stable identifier (a retailer), unique across the fleet.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TenantId(pub String);
+
+impl TenantId {
+    /// The identifier as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for TenantId {
+    fn from(s: &str) -> Self {
+        TenantId(s.to_owned())
+    }
+}
+
+/// Everything Ringfence needs to plan and run one release: the fleet, the policy and the release.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Clusters, pools and tenants.
+    pub fleet: Fleet,
+    /// Rings, judge thresholds and release rules.
+    pub policy: Policy,
+    /// The release to carry out, when the configuration holds one.
+    pub release: Option<Release>,
+}
+
+/// All tenants, pools and database clusters Ringfence manages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Fleet {
+    /// PostgreSQL clusters holding tenant databases.
+    #[serde(default)]
+    pub clusters: Vec<Cluster>,
+    /// Odoo deployments serving tenants.
+    #[serde(default)]
+    pub pools: Vec<Pool>,
+    /// The tenants themselves.
+    #[serde(default)]
+    pub tenants: Vec<Tenant>,
+}
+
+impl Fleet {
+    /// The cluster with this name.
+    pub fn cluster(&self, name: &str) -> Option<&Cluster> {
+        self.clusters.iter().find(|c| c.name == name)
+    }
+
+    /// The pool with this name.
+    pub fn pool(&self, name: &str) -> Option<&Pool> {
+        self.pools.iter().find(|p| p.name == name)
+    }
+
+    /// The tenant with this id.
+    pub fn tenant(&self, id: &TenantId) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| &t.id == id)
+    }
+}
+
+/// A PostgreSQL cluster that holds tenant databases.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cluster {
+    /// Unique name, e.g. `pg-eu-1`.
+    pub name: String,
+    /// How to reach it; secrets only by reference.
+    pub connection: Connection,
+    /// How many tenant migrations may run on this cluster at once.
+    pub max_concurrent_migrations: u32,
+}
+
+/// Connection settings for a cluster. The password is never written inline: it is read from an
+/// environment variable or a file when needed, and never printed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Connection {
+    /// Host name, IP address, or a directory holding the server's unix socket.
+    pub host: String,
+    /// TCP port (also the unix socket's suffix).
+    #[serde(default = "default_pg_port")]
+    pub port: u16,
+    /// Role to connect as.
+    pub user: String,
+    /// Where the password is kept, if the role needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<SecretRef>,
+    /// libpq `sslmode` (`disable`, `require`, `verify-full`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_mode: Option<String>,
+}
+
+fn default_pg_port() -> u16 {
+    5432
+}
+
+/// A reference to a secret: exactly one of an environment variable or a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretRef {
+    /// Name of an environment variable holding the secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Path of a file holding the secret (trailing newline ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+/// Whether a pool serves many tenants or one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PoolKind {
+    /// One Odoo deployment serving many tenant databases on a shared cluster.
+    MultiTenant,
+    /// A deployment of its own for one large retailer.
+    Dedicated,
+}
+
+/// An Odoo deployment serving one or more tenants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pool {
+    /// Unique name, e.g. `shared-eu-1`.
+    pub name: String,
+    /// `multi-tenant` or `dedicated`.
+    #[serde(rename = "type")]
+    pub kind: PoolKind,
+    /// The cluster its tenant databases live on.
+    pub cluster: String,
+}
+
+/// A tenant's service tier, used by ring selectors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TenantTier {
+    /// The hoster's own tenants (dog-fooding, demo shops).
+    Internal,
+    /// The ordinary paying tier.
+    Standard,
+    /// Paying more for more care.
+    Premium,
+    /// Large retailers, usually on dedicated pools with their own windows.
+    Enterprise,
+}
+
+impl TenantTier {
+    /// The spelling used in YAML.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TenantTier::Internal => "internal",
+            TenantTier::Standard => "standard",
+            TenantTier::Premium => "premium",
+            TenantTier::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// A retailer: one database on one cluster, served by one pool.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Tenant {
+    /// Unique id.
+    pub id: TenantId,
+    /// The pool serving it.
+    pub pool: String,
+    /// The cluster holding its database.
+    pub cluster: String,
+    /// Its database name on that cluster.
+    pub database: String,
+    /// Service tier.
+    pub tier: TenantTier,
+    /// Free labels used by ring selectors (`region: eu`, `channel: pos`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// IANA time zone its business runs in, e.g. `Europe/Paris`.
+    pub timezone: String,
+}
+
+/// Rings, judge thresholds and the rules a release must satisfy.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Policy {
+    /// Whether a release image may be referenced by tag instead of digest. Off by default.
+    #[serde(default)]
+    pub allow_image_tags: bool,
+    /// Rings in rollout order.
+    #[serde(default)]
+    pub rings: Vec<Ring>,
+    /// Absolute SLI limits used by the simple judge.
+    #[serde(default)]
+    pub slis: Vec<Sli>,
+}
+
+/// An ordered group of tenants released together, batch by batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Ring {
+    /// Unique name, e.g. `canary`.
+    pub name: String,
+    /// Which tenants belong to the ring.
+    pub selector: Selector,
+    /// How many tenants are released together.
+    pub batch_size: BatchSize,
+    /// How long each tenant's SLIs are judged after it is switched.
+    pub observation: Duration,
+    /// How long to wait after the ring is done before the next ring starts.
+    #[serde(default)]
+    pub soak: Duration,
+}
+
+/// Chooses tenants for a ring. A tenant belongs when its id is listed in `tenants`, or when it
+/// satisfies every criterion given among `tiers` and `matchLabels`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Selector {
+    /// Explicit tenant ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<TenantId>,
+    /// Tiers, any of which matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TenantTier>,
+    /// Labels, all of which must match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+}
+
+impl Selector {
+    /// Whether the selector states no criterion at all (it would select nothing).
+    pub fn is_empty(&self) -> bool {
+        self.tenants.is_empty() && self.tiers.is_empty() && self.match_labels.is_empty()
+    }
+
+    /// Whether `tenant` belongs to a ring with this selector.
+    pub fn matches(&self, tenant: &Tenant) -> bool {
+        if self.tenants.contains(&tenant.id) {
+            return true;
+        }
+        if self.tiers.is_empty() && self.match_labels.is_empty() {
+            return false;
+        }
+        let tier_ok = self.tiers.is_empty() || self.tiers.contains(&tenant.tier);
+        let labels_ok = self.match_labels.iter().all(|(k, v)| tenant.labels.get(k) == Some(v));
+        tier_ok && labels_ok
+    }
+}
+
+/// How many tenants of a ring go in one batch: a count, or a percentage of the ring (rounded up,
+/// at least one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BatchSize {
+    /// This many tenants.
+    Count(u32),
+    /// This percentage (1–100) of the ring's tenants.
+    Percent(u32),
+}
+
+impl BatchSize {
+    /// The number of tenants per batch for a ring of `ring_len` tenants (never zero).
+    pub fn resolve(self, ring_len: usize) -> usize {
+        let n = match self {
+            BatchSize::Count(n) => n as usize,
+            BatchSize::Percent(p) => (ring_len * p as usize).div_ceil(100),
+        };
+        n.max(1)
+    }
+}
+
+impl fmt::Display for BatchSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BatchSize::Count(n) => write!(f, "{n}"),
+            BatchSize::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+impl Serialize for BatchSize {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            BatchSize::Count(n) => serializer.serialize_u32(*n),
+            BatchSize::Percent(_) => serializer.collect_str(self),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for BatchSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = BatchSize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a tenant count such as 5, or a percentage such as \"25%\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<BatchSize, E> {
+                match u32::try_from(v) {
+                    Ok(n) if n >= 1 => Ok(BatchSize::Count(n)),
+                    _ => Err(E::custom("batch size must be at least 1")),
+                }
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<BatchSize, E> {
+                if v < 1 {
+                    return Err(E::custom("batch size must be at least 1"));
+                }
+                self.visit_u64(v as u64)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<BatchSize, E> {
+                let Some(number) = v.trim().strip_suffix('%') else {
+                    return v
+                        .trim()
+                        .parse::<u64>()
+                        .map_err(|_| E::custom(format!("invalid batch size {v:?}: write a count like 5 or a percentage like \"25%\"")))
+                        .and_then(|n| self.visit_u64(n));
+                };
+                match number.trim().parse::<u32>() {
+                    Ok(p) if (1..=100).contains(&p) => Ok(BatchSize::Percent(p)),
+                    _ => Err(E::custom(format!("invalid batch size {v:?}: a percentage must be between 1% and 100%"))),
+                }
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// A service level indicator with the absolute limits the simple judge applies.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Sli {
+    /// Name, e.g. `checkout-error-rate` or `order-latency-p95`.
+    pub name: String,
+    /// Highest acceptable value on a treated tenant (rate as a fraction, latency in milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<f64>,
+    /// Highest acceptable ratio of a treated tenant's value to the control tenants' value (e.g. 1.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ratio_to_control: Option<f64>,
+}
+
+/// A versioned, immutable release: what it is, where it comes from and how to migrate a tenant to it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Release {
+    /// This release's version, e.g. `2026.11.2`.
+    pub version: String,
+    /// The version it replaces on the fleet.
+    pub replaces: String,
+    /// Container image, pinned by digest (`repo@sha256:…`) unless the policy allows tags.
+    pub image: String,
+    /// The per-tenant migration command.
+    pub migration: Migration,
+    /// What changed and who authored it.
+    pub change: Change,
+    /// Whether the previous version's code can run on this release's migrated schema, so that a tenant
+    /// can be rolled back by switching code alone, keeping orders taken since the switch.
+    #[serde(default)]
+    pub schema_backward_compatible: bool,
+}
+
+/// The migration command, as an argument vector (no shell). Placeholders in `{braces}` are filled per
+/// tenant: `{tenant}`, `{database}`, `{cluster}`, `{host}`, `{port}`, `{user}`, `{version}`, `{previous}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Migration {
+    /// Program and arguments, e.g. `[odoo, -u, all, -d, "{database}", --stop-after-init]`.
+    pub command: Vec<String>,
+}
+
+/// The placeholders a migration command may use.
+pub const MIGRATION_PLACEHOLDERS: [&str; 8] =
+    ["tenant", "database", "cluster", "host", "port", "user", "version", "previous"];
+
+/// The change record of a release.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Change {
+    /// What the release changes, for people.
+    pub description: String,
+    /// Who authored the release (an identity such as an e-mail address).
+    pub author: String,
+}
+
+impl Release {
+    /// Whether the image is pinned by an OCI digest (`name@sha256:<64 hex>`).
+    pub fn image_is_pinned(&self) -> bool {
+        image_digest(&self.image).is_some()
+    }
+}
+
+/// The digest part of an image reference pinned by digest, if it is one.
+pub fn image_digest(image: &str) -> Option<&str> {
+    let (_, digest) = image.rsplit_once('@')?;
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())).then_some(digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str, tier: TenantTier, labels: &[(&str, &str)]) -> Tenant {
+        Tenant {
+            id: id.into(),
+            pool: "p".into(),
+            cluster: "c".into(),
+            database: id.into(),
+            tier,
+            labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            timezone: "UTC".into(),
+        }
+    }
+
+    #[test]
+    fn selector_matches_ids_or_all_criteria() {
+        let t = tenant("a", TenantTier::Standard, &[("region", "eu")]);
+        let by_id = Selector { tenants: vec!["a".into()], ..Default::default() };
+        assert!(by_id.matches(&t));
+        let tier_and_label = Selector {
+            tiers: vec![TenantTier::Standard],
+            match_labels: [("region".to_string(), "eu".to_string())].into(),
+            ..Default::default()
+        };
+        assert!(tier_and_label.matches(&t));
+        let wrong_label = Selector {
+            tiers: vec![TenantTier::Standard],
+            match_labels: [("region".to_string(), "us".to_string())].into(),
+            ..Default::default()
+        };
+        assert!(!wrong_label.matches(&t));
+        assert!(!Selector::default().matches(&t));
+    }
+
+    #[test]
+    fn batch_size_resolves_percentages_up() {
+        assert_eq!(BatchSize::Percent(25).resolve(10), 3);
+        assert_eq!(BatchSize::Percent(1).resolve(3), 1);
+        assert_eq!(BatchSize::Count(4).resolve(2), 4);
+        assert_eq!(BatchSize::Percent(100).resolve(0), 1);
+    }
+
+    #[test]
+    fn image_digest_requires_sha256_hex() {
+        let pinned = format!("registry.example.com/odoo@sha256:{}", "a".repeat(64));
+        assert!(image_digest(&pinned).is_some());
+        assert!(image_digest("registry.example.com/odoo:17.0").is_none());
+        assert!(image_digest("odoo@sha256:abc").is_none());
+    }
+}

@@ -1,0 +1,1 @@
+//! Planner: orders tenants into rings and batches.
