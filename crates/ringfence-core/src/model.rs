@@ -331,7 +331,11 @@ impl<'de> Deserialize<'de> for BatchSize {
                     return v
                         .trim()
                         .parse::<u64>()
-                        .map_err(|_| E::custom(format!("invalid batch size {v:?}: write a count like 5 or a percentage like \"25%\"")))
+                        .map_err(|_| {
+                            E::custom(format!(
+                                "invalid batch size {v:?}: write a count like 5 or a percentage like \"25%\""
+                            ))
+                        })
                         .and_then(|n| self.visit_u64(n));
                 };
                 match number.trim().parse::<u32>() {
