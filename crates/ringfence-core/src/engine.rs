@@ -1,1 +1,816 @@
-//! Rollout state machine.
+//! The rollout state machine for one release over the fleet, in the sans-IO shape.
+//!
+//! The engine is given the [`Plan`], `now` and [`Event`]s (step results, observation verdicts, clock
+//! ticks, operator commands) and returns [`Action`]s (take a restore point, run a migration, switch a
+//! tenant's version, check health, observe, roll back, halt, write an audit record). It never performs
+//! them: adapters do, and report back with events. Feeding the same events with the same `now`s to a
+//! new engine rebuilds the same state, which is how the runtime recovers after a crash.
+//!
+//! Per tenant the steps are: restore point → migrate → switch → health check → observe → done.
+//! A failure anywhere rolls that tenant back and halts the release: no tenant is started after a halt,
+//! tenants still in flight are rolled back once their running step reports, and tenants already done
+//! stay on the new release (the operator decides about them; the report says who they are).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::model::TenantId;
+use crate::plan::Plan;
+
+/// A kind of tenant step that an adapter carries out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Maintenance mode on, then a verified restore point of the tenant database.
+    RestorePoint,
+    /// The release's migration command on the tenant database.
+    Migrate,
+    /// Point the tenant's traffic at the new version.
+    Switch,
+    /// Check the tenant answers on the new version.
+    HealthCheck,
+    /// Return the tenant to the previous release.
+    Rollback,
+}
+
+impl StepKind {
+    /// The kebab-case name used in audit records and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepKind::RestorePoint => "restore-point",
+            StepKind::Migrate => "migrate",
+            StepKind::Switch => "switch",
+            StepKind::HealthCheck => "health-check",
+            StepKind::Rollback => "rollback",
+        }
+    }
+}
+
+impl fmt::Display for StepKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Identifies one execution of one step on one tenant; adapters must make each idempotent.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct StepId {
+    /// The tenant.
+    pub tenant: TenantId,
+    /// The step.
+    pub kind: StepKind,
+    /// 1 for the first execution; retries (not yet used) count up.
+    pub attempt: u32,
+}
+
+impl StepId {
+    fn first(tenant: &TenantId, kind: StepKind) -> Self {
+        StepId { tenant: tenant.clone(), kind, attempt: 1 }
+    }
+}
+
+impl fmt::Display for StepId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}#{}", self.tenant, self.kind, self.attempt)
+    }
+}
+
+/// An operator's command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Command {
+    /// Start nothing new; tenants in flight carry on to done.
+    Pause,
+    /// Undo a pause.
+    Resume,
+    /// Halt now and roll back every tenant not yet done.
+    Abort,
+    /// End current observations and soak early, as if they had passed.
+    Promote,
+}
+
+/// What an observation of a tenant concluded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Enough evidence of no harm: the tenant is done.
+    Pass,
+    /// Harm detected: roll back and halt.
+    Fail {
+        /// What was judged and with which numbers.
+        reason: String,
+    },
+    /// Keep observing.
+    Continue,
+}
+
+/// Something that happened, fed to [`Engine::handle`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "kebab-case")]
+pub enum Event {
+    /// Begin the rollout.
+    Start {
+        /// Who started it.
+        actor: String,
+    },
+    /// A step finished successfully.
+    StepSucceeded {
+        /// Which step.
+        step: StepId,
+        /// What the adapter wants recorded (restore point path, migration log, …).
+        #[serde(default)]
+        detail: Value,
+    },
+    /// A step failed.
+    StepFailed {
+        /// Which step.
+        step: StepId,
+        /// Why, for people.
+        reason: String,
+    },
+    /// A judge's verdict on an observed tenant.
+    Observation {
+        /// The tenant.
+        tenant: TenantId,
+        /// What the judge concluded.
+        verdict: Verdict,
+    },
+    /// Time passed; lets observation and soak periods end.
+    Tick,
+    /// An operator command.
+    Operator {
+        /// The command.
+        command: Command,
+        /// Who gave it.
+        actor: String,
+    },
+}
+
+/// A decision for the runtime to carry out.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Put the tenant in maintenance mode and take a verified restore point.
+    TakeRestorePoint {
+        /// The step.
+        step: StepId,
+    },
+    /// Run the release's migration on the tenant database.
+    RunMigration {
+        /// The step.
+        step: StepId,
+    },
+    /// Switch the tenant to `version` (and end maintenance mode).
+    SwitchVersion {
+        /// The step.
+        step: StepId,
+        /// The version to serve.
+        version: String,
+    },
+    /// Check the tenant is healthy on the new version.
+    CheckHealth {
+        /// The step.
+        step: StepId,
+    },
+    /// Start judging the tenant's SLIs until `until`.
+    StartObservation {
+        /// The tenant.
+        tenant: TenantId,
+        /// When the observation window ends.
+        until: Timestamp,
+    },
+    /// Stop judging the tenant.
+    StopObservation {
+        /// The tenant.
+        tenant: TenantId,
+    },
+    /// Return the tenant to `version`.
+    RollBack {
+        /// The step.
+        step: StepId,
+        /// Restore the database from the restore point taken before the migration.
+        restore_database: bool,
+        /// Switch code back (false when the tenant never left the previous version).
+        switch_code: bool,
+        /// The version to return to.
+        version: String,
+    },
+    /// Send a [`Event::Tick`] at this time (or earlier) so timed periods can end.
+    WakeAt {
+        /// When.
+        at: Timestamp,
+    },
+    /// The release is halted; no further tenant will be started.
+    Halt {
+        /// Why.
+        reason: String,
+    },
+    /// The rollout has nothing left to do.
+    Finish {
+        /// How it ended.
+        outcome: Outcome,
+    },
+    /// Write this to the audit trail.
+    Audit(AuditRecord),
+}
+
+/// An audit record decided by the engine; the runtime adds the timestamp and the chain.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Who: `ringfence` for the engine's own decisions, the operator for commands.
+    pub actor: String,
+    /// What, as a dotted name (`tenant.failed`, `release.halted`, …).
+    pub action: String,
+    /// The tenant concerned, if any.
+    pub tenant: Option<TenantId>,
+    /// The facts behind the decision.
+    pub details: Value,
+}
+
+/// How a rollout ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every tenant is on the new release.
+    Completed,
+    /// Halted, and every tenant that was touched is back on the previous release.
+    RolledBack,
+    /// Halted with some tenants left on the new release, or a rollback that failed.
+    Halted,
+}
+
+impl Outcome {
+    /// The kebab-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::RolledBack => "rolled-back",
+            Outcome::Halted => "halted",
+        }
+    }
+}
+
+/// Where the release as a whole stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutStatus {
+    /// Not started yet.
+    Pending,
+    /// Moving forward.
+    Running,
+    /// Paused by an operator: tenants in flight finish, nothing new starts.
+    Paused,
+    /// Halted by a failure or an abort; tenants in flight are being rolled back.
+    Halted,
+    /// Nothing left to do.
+    Finished(Outcome),
+}
+
+/// Where one tenant stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "phase", content = "step", rename_all = "kebab-case")]
+pub enum TenantPhase {
+    /// Not started.
+    Pending,
+    /// A step is running.
+    Running(StepKind),
+    /// On the new release, SLIs being judged.
+    Observing,
+    /// On the new release, observation passed.
+    Done,
+    /// Back on the previous release.
+    RolledBack,
+    /// Its rollback failed: it needs an operator. Its state is recorded, not guessed.
+    RollbackFailed,
+}
+
+impl TenantPhase {
+    /// Whether the tenant will not change any more in this rollout.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, TenantPhase::Done | TenantPhase::RolledBack | TenantPhase::RollbackFailed)
+    }
+}
+
+/// Per-tenant progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TenantProgress {
+    /// Index of its ring in the plan.
+    pub ring: usize,
+    /// Index of its batch in the ring.
+    pub batch: usize,
+    /// Its phase.
+    pub phase: TenantPhase,
+    /// The migration step was started (so the database may have changed).
+    pub migration_started: bool,
+    /// The migration step finished successfully.
+    pub migration_succeeded: bool,
+    /// The switch step was started (so the tenant may be serving the new code).
+    pub switch_started: bool,
+    /// When its observation ends, while observing.
+    pub observe_until: Option<Timestamp>,
+    /// The failure that ended its rollout, if any.
+    pub failure: Option<String>,
+}
+
+impl TenantProgress {
+    /// Whether the tenant ran this release's code or schema (or may have).
+    pub fn exposed(&self) -> bool {
+        self.migration_started || self.switch_started
+    }
+}
+
+/// Options that change how the engine rolls back.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineOptions {
+    /// The previous version's code runs on the new schema: a tenant whose migration succeeded can be
+    /// rolled back by switching code alone, keeping what was written since.
+    pub schema_backward_compatible: bool,
+}
+
+/// The rollout state machine. Serialisable, so the runtime can snapshot it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Engine {
+    plan: Plan,
+    options: EngineOptions,
+    status: RolloutStatus,
+    paused: bool,
+    ring: usize,
+    batch: usize,
+    /// Set while the current ring is done and soaking before the next one.
+    soak_until: Option<Timestamp>,
+    halt_reason: Option<String>,
+    tenants: BTreeMap<TenantId, TenantProgress>,
+}
+
+const ENGINE: &str = "ringfence";
+
+impl Engine {
+    /// A new engine for `plan`, not yet started.
+    pub fn new(plan: Plan, options: EngineOptions) -> Self {
+        let mut tenants = BTreeMap::new();
+        for (r, ring) in plan.rings.iter().enumerate() {
+            for (b, batch) in ring.batches.iter().enumerate() {
+                for t in &batch.tenants {
+                    tenants.insert(
+                        t.id.clone(),
+                        TenantProgress {
+                            ring: r,
+                            batch: b,
+                            phase: TenantPhase::Pending,
+                            migration_started: false,
+                            migration_succeeded: false,
+                            switch_started: false,
+                            observe_until: None,
+                            failure: None,
+                        },
+                    );
+                }
+            }
+        }
+        Engine {
+            plan,
+            options,
+            status: RolloutStatus::Pending,
+            paused: false,
+            ring: 0,
+            batch: 0,
+            soak_until: None,
+            halt_reason: None,
+            tenants,
+        }
+    }
+
+    /// The plan being carried out.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Where the release stands.
+    pub fn status(&self) -> RolloutStatus {
+        self.status
+    }
+
+    /// Why the release halted, if it did.
+    pub fn halt_reason(&self) -> Option<&str> {
+        self.halt_reason.as_deref()
+    }
+
+    /// Every tenant's progress, by id.
+    pub fn tenants(&self) -> &BTreeMap<TenantId, TenantProgress> {
+        &self.tenants
+    }
+
+    /// The ring currently being rolled out (or soaked), by index.
+    pub fn current_ring(&self) -> usize {
+        self.ring
+    }
+
+    /// The earliest time a [`Event::Tick`] could change something, if any.
+    pub fn next_wake(&self) -> Option<Timestamp> {
+        let observing = self.tenants.values().filter_map(|t| t.observe_until);
+        observing.chain(self.soak_until).min()
+    }
+
+    /// Handles one event at time `now` and returns what to do next, in order.
+    pub fn handle(&mut self, now: Timestamp, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        if matches!(self.status, RolloutStatus::Finished(_)) {
+            return out;
+        }
+        match event {
+            Event::Start { actor } => self.on_start(actor, &mut out),
+            Event::StepSucceeded { step, detail } => self.on_step_succeeded(now, step, detail, &mut out),
+            Event::StepFailed { step, reason } => self.on_step_failed(step, reason, &mut out),
+            Event::Observation { tenant, verdict } => self.on_observation(now, tenant, verdict, &mut out),
+            Event::Tick => self.on_tick(now, &mut out),
+            Event::Operator { command, actor } => self.on_command(now, command, actor, &mut out),
+        }
+        self.finish_if_idle(&mut out);
+        out
+    }
+
+    fn on_start(&mut self, actor: String, out: &mut Vec<Action>) {
+        if self.status != RolloutStatus::Pending {
+            return;
+        }
+        self.status = RolloutStatus::Running;
+        out.push(audit(
+            &actor,
+            "release.started",
+            None,
+            json!({
+                "release": self.plan.release,
+                "replaces": self.plan.replaces,
+                "rings": self.plan.rings.len(),
+                "tenants": self.plan.tenant_count(),
+            }),
+        ));
+        self.start_batch(out);
+    }
+
+    fn on_step_succeeded(&mut self, now: Timestamp, step: StepId, detail: Value, out: &mut Vec<Action>) {
+        let halted = self.status == RolloutStatus::Halted;
+        let Some(t) = self.running(&step) else { return };
+        let id = step.tenant.clone();
+        out.push(audit(ENGINE, &format!("tenant.{}.succeeded", step.kind), Some(&id), detail));
+        match step.kind {
+            StepKind::Rollback => {
+                t.phase = TenantPhase::RolledBack;
+                return;
+            }
+            StepKind::Migrate => t.migration_succeeded = true,
+            _ => {}
+        }
+        if halted {
+            self.roll_back(&id, out);
+            return;
+        }
+        let t = self.tenants.get_mut(&id).expect("tenant was found running");
+        let next = match step.kind {
+            StepKind::RestorePoint => {
+                t.migration_started = true;
+                Action::RunMigration { step: StepId::first(&id, StepKind::Migrate) }
+            }
+            StepKind::Migrate => {
+                t.switch_started = true;
+                Action::SwitchVersion { step: StepId::first(&id, StepKind::Switch), version: self.plan.release.clone() }
+            }
+            StepKind::Switch => Action::CheckHealth { step: StepId::first(&id, StepKind::HealthCheck) },
+            StepKind::HealthCheck => {
+                let until = now + self.plan.rings[t.ring].observation.to_signed();
+                t.phase = TenantPhase::Observing;
+                t.observe_until = Some(until);
+                out.push(Action::StartObservation { tenant: id.clone(), until });
+                out.push(Action::WakeAt { at: until });
+                // A zero-length observation ends at once.
+                self.end_observations(now, out);
+                return;
+            }
+            StepKind::Rollback => unreachable!("handled above"),
+        };
+        t.phase = TenantPhase::Running(step_of(&next));
+        out.push(next);
+    }
+
+    fn on_step_failed(&mut self, step: StepId, reason: String, out: &mut Vec<Action>) {
+        let Some(t) = self.running(&step) else { return };
+        let id = step.tenant.clone();
+        if step.kind == StepKind::Rollback {
+            t.phase = TenantPhase::RollbackFailed;
+            t.failure.get_or_insert_with(|| reason.clone());
+            out.push(audit(
+                ENGINE,
+                "tenant.rollback.failed",
+                Some(&id),
+                json!({ "reason": reason, "needs": "an operator: the tenant's state is recorded, nothing is retried" }),
+            ));
+            self.halt(format!("rollback of tenant {id} failed: {reason}"), out);
+            return;
+        }
+        t.failure.get_or_insert_with(|| format!("{} failed: {reason}", step.kind));
+        out.push(audit(ENGINE, &format!("tenant.{}.failed", step.kind), Some(&id), json!({ "reason": reason })));
+        self.roll_back(&id, out);
+        self.halt(format!("tenant {id}: {} failed: {reason}", step.kind), out);
+    }
+
+    fn on_observation(&mut self, now: Timestamp, tenant: TenantId, verdict: Verdict, out: &mut Vec<Action>) {
+        let Some(t) = self.tenants.get_mut(&tenant) else { return };
+        if t.phase != TenantPhase::Observing {
+            return;
+        }
+        match verdict {
+            Verdict::Continue => self.end_observations(now, out),
+            Verdict::Pass => {
+                out.push(audit(ENGINE, "tenant.observation.passed", Some(&tenant), json!({})));
+                self.complete_tenant(&tenant, out);
+                self.advance(now, out);
+            }
+            Verdict::Fail { reason } => {
+                t.failure = Some(format!("observation failed: {reason}"));
+                out.push(audit(ENGINE, "tenant.observation.failed", Some(&tenant), json!({ "reason": reason })));
+                self.roll_back(&tenant, out);
+                self.halt(format!("tenant {tenant}: observation failed: {reason}"), out);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+        self.end_observations(now, out);
+        self.advance(now, out);
+    }
+
+    fn on_command(&mut self, now: Timestamp, command: Command, actor: String, out: &mut Vec<Action>) {
+        let name = match command {
+            Command::Pause => "release.paused",
+            Command::Resume => "release.resumed",
+            Command::Abort => "release.aborted",
+            Command::Promote => "release.promoted",
+        };
+        out.push(audit(&actor, name, None, json!({ "status": self.status })));
+        match command {
+            Command::Pause => {
+                if self.status == RolloutStatus::Running {
+                    self.paused = true;
+                    self.status = RolloutStatus::Paused;
+                }
+            }
+            Command::Resume => {
+                if self.status == RolloutStatus::Paused {
+                    self.paused = false;
+                    self.status = RolloutStatus::Running;
+                    self.advance(now, out);
+                }
+            }
+            Command::Abort => self.halt(format!("aborted by {actor}"), out),
+            Command::Promote => {
+                if self.status == RolloutStatus::Halted {
+                    return;
+                }
+                let observing: Vec<TenantId> = self
+                    .tenants
+                    .iter()
+                    .filter(|(_, t)| t.phase == TenantPhase::Observing)
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                for id in observing {
+                    self.complete_tenant(&id, out);
+                }
+                self.soak_until = self.soak_until.map(|_| now);
+                self.advance(now, out);
+            }
+        }
+    }
+
+    /// The tenant's progress if `step` is the step it is running; stale or duplicate reports are ignored
+    /// (after a crash the runtime may report a step twice).
+    fn running(&mut self, step: &StepId) -> Option<&mut TenantProgress> {
+        self.tenants.get_mut(&step.tenant).filter(|t| t.phase == TenantPhase::Running(step.kind))
+    }
+
+    /// Ends observations whose time is over without harm.
+    fn end_observations(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+        let over: Vec<TenantId> = self
+            .tenants
+            .iter()
+            .filter(|(_, t)| t.phase == TenantPhase::Observing && t.observe_until.is_some_and(|u| u <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if over.is_empty() {
+            return;
+        }
+        for id in over {
+            out.push(audit(
+                ENGINE,
+                "tenant.observation.passed",
+                Some(&id),
+                json!({ "why": "observation time over without harm" }),
+            ));
+            self.complete_tenant(&id, out);
+        }
+        self.advance(now, out);
+    }
+
+    fn complete_tenant(&mut self, id: &TenantId, out: &mut Vec<Action>) {
+        let t = self.tenants.get_mut(id).expect("tenant exists");
+        t.phase = TenantPhase::Done;
+        t.observe_until = None;
+        out.push(Action::StopObservation { tenant: id.clone() });
+        out.push(audit(ENGINE, "tenant.done", Some(id), json!({ "version": self.plan.release })));
+    }
+
+    /// Starts the next batch or ring when the current one is done and nothing holds the release back.
+    fn advance(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+        if self.status != RolloutStatus::Running {
+            return;
+        }
+        if let Some(until) = self.soak_until {
+            if now < until {
+                return;
+            }
+            self.soak_until = None;
+            self.ring += 1;
+            self.batch = 0;
+            self.start_batch(out);
+            return;
+        }
+        let (ring, batch) = (self.ring, self.batch);
+        if ring >= self.plan.rings.len() {
+            return; // Only empty rings were left: nothing to start.
+        }
+        let batch_done =
+            self.plan.rings[ring].batches[batch].tenants.iter().all(|t| self.tenants[&t.id].phase == TenantPhase::Done);
+        if !batch_done {
+            return;
+        }
+        if batch + 1 < self.plan.rings[ring].batches.len() {
+            self.batch += 1;
+            self.start_batch(out);
+            return;
+        }
+        out.push(audit(ENGINE, "ring.done", None, json!({ "ring": self.plan.rings[ring].name })));
+        if ring + 1 >= self.plan.rings.len() {
+            return; // finish_if_idle completes the release.
+        }
+        let soak = self.plan.rings[ring].soak;
+        if soak.is_zero() {
+            self.ring += 1;
+            self.batch = 0;
+            self.start_batch(out);
+        } else {
+            let until = now + soak.to_signed();
+            self.soak_until = Some(until);
+            out.push(audit(
+                ENGINE,
+                "ring.soaking",
+                None,
+                json!({ "ring": self.plan.rings[ring].name, "until": until.to_string() }),
+            ));
+            out.push(Action::WakeAt { at: until });
+        }
+    }
+
+    /// Starts every tenant of the current batch, skipping empty rings.
+    fn start_batch(&mut self, out: &mut Vec<Action>) {
+        // A ring that selected nobody (possible with percentage rings over an empty selection) is skipped.
+        while self.ring < self.plan.rings.len() && self.plan.rings[self.ring].batches.is_empty() {
+            self.ring += 1;
+            self.batch = 0;
+        }
+        if self.ring >= self.plan.rings.len() {
+            return;
+        }
+        let ring = &self.plan.rings[self.ring];
+        let batch = &ring.batches[self.batch];
+        out.push(audit(
+            ENGINE,
+            "batch.started",
+            None,
+            json!({
+                "ring": ring.name,
+                "batch": self.batch + 1,
+                "of": ring.batches.len(),
+                "tenants": batch.tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            }),
+        ));
+        let ids: Vec<TenantId> = batch.tenants.iter().map(|t| t.id.clone()).collect();
+        for id in ids {
+            let t = self.tenants.get_mut(&id).expect("planned tenant");
+            t.phase = TenantPhase::Running(StepKind::RestorePoint);
+            out.push(Action::TakeRestorePoint { step: StepId::first(&id, StepKind::RestorePoint) });
+        }
+    }
+
+    /// Rolls back a tenant that is not running a step (its step just reported, or it is observing).
+    fn roll_back(&mut self, id: &TenantId, out: &mut Vec<Action>) {
+        let compatible = self.options.schema_backward_compatible;
+        let t = self.tenants.get_mut(id).expect("tenant exists");
+        if t.phase == TenantPhase::Observing {
+            out.push(Action::StopObservation { tenant: id.clone() });
+        }
+        // Restore the database when the migration may have changed it, unless it completed and the
+        // previous code can run on the new schema: then a code switch keeps the orders taken since.
+        let restore_database = t.migration_started && !(t.migration_succeeded && compatible);
+        let switch_code = t.switch_started;
+        t.phase = TenantPhase::Running(StepKind::Rollback);
+        t.observe_until = None;
+        out.push(audit(
+            ENGINE,
+            "tenant.rollback.started",
+            Some(id),
+            json!({ "restore_database": restore_database, "switch_code": switch_code, "to": self.plan.replaces }),
+        ));
+        out.push(Action::RollBack {
+            step: StepId::first(id, StepKind::Rollback),
+            restore_database,
+            switch_code,
+            version: self.plan.replaces.clone(),
+        });
+    }
+
+    /// Halts the release: nothing new starts; observing tenants roll back now, running ones when their
+    /// step reports.
+    fn halt(&mut self, reason: String, out: &mut Vec<Action>) {
+        if self.status == RolloutStatus::Halted {
+            return;
+        }
+        self.status = RolloutStatus::Halted;
+        self.paused = false;
+        self.soak_until = None;
+        self.halt_reason = Some(reason.clone());
+        out.push(audit(ENGINE, "release.halted", None, json!({ "reason": reason })));
+        out.push(Action::Halt { reason });
+        let observing: Vec<TenantId> =
+            self.tenants.iter().filter(|(_, t)| t.phase == TenantPhase::Observing).map(|(id, _)| id.clone()).collect();
+        for id in observing {
+            self.roll_back(&id, out);
+        }
+    }
+
+    fn finish_if_idle(&mut self, out: &mut Vec<Action>) {
+        let in_flight =
+            self.tenants.values().any(|t| matches!(t.phase, TenantPhase::Running(_) | TenantPhase::Observing));
+        if in_flight {
+            return;
+        }
+        let outcome = match self.status {
+            RolloutStatus::Running | RolloutStatus::Paused => {
+                if self.soak_until.is_some() || self.tenants.values().any(|t| t.phase != TenantPhase::Done) {
+                    return;
+                }
+                Outcome::Completed
+            }
+            RolloutStatus::Halted => {
+                let clean =
+                    self.tenants.values().all(|t| matches!(t.phase, TenantPhase::Pending | TenantPhase::RolledBack));
+                if clean { Outcome::RolledBack } else { Outcome::Halted }
+            }
+            RolloutStatus::Pending | RolloutStatus::Finished(_) => return,
+        };
+        self.status = RolloutStatus::Finished(outcome);
+        out.push(audit(
+            ENGINE,
+            "release.finished",
+            None,
+            json!({ "outcome": outcome, "exposed_tenants": self.exposed_tenants().count() }),
+        ));
+        out.push(Action::Finish { outcome });
+    }
+
+    /// Tenants that ran (or may have run) this release's code or schema.
+    pub fn exposed_tenants(&self) -> impl Iterator<Item = &TenantId> {
+        self.tenants.iter().filter(|(_, t)| t.exposed()).map(|(id, _)| id)
+    }
+}
+
+fn step_of(action: &Action) -> StepKind {
+    match action {
+        Action::TakeRestorePoint { .. } => StepKind::RestorePoint,
+        Action::RunMigration { .. } => StepKind::Migrate,
+        Action::SwitchVersion { .. } => StepKind::Switch,
+        Action::CheckHealth { .. } => StepKind::HealthCheck,
+        Action::RollBack { .. } => StepKind::Rollback,
+        other => unreachable!("{other:?} is not a step"),
+    }
+}
+
+fn audit(actor: &str, action: &str, tenant: Option<&TenantId>, details: Value) -> Action {
+    Action::Audit(AuditRecord { actor: actor.to_owned(), action: action.to_owned(), tenant: tenant.cloned(), details })
+}
+
+impl Action {
+    /// The step this action starts, if it starts one.
+    pub fn step(&self) -> Option<&StepId> {
+        match self {
+            Action::TakeRestorePoint { step }
+            | Action::RunMigration { step }
+            | Action::SwitchVersion { step, .. }
+            | Action::CheckHealth { step }
+            | Action::RollBack { step, .. } => Some(step),
+            _ => None,
+        }
+    }
+}
