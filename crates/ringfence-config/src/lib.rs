@@ -1,1 +1,217 @@
-//! ringfence-config
+//! Ringfence's configuration as code: reads the Fleet, Policy and Release YAML documents from a
+//! directory (or one file) into a [`ringfence_core::Config`], and reports every problem at once, each
+//! with file:line:col, the field path and a hint.
+//!
+//! Documents are Kubernetes-style envelopes:
+//!
+//! ```yaml
+//! apiVersion: ringfence.dev/v1alpha1
+//! kind: Fleet          # or Policy, or Release
+//! metadata:
+//!   name: retail-eu
+//! spec: { ... }        # the core model type of that kind
+//! ```
+//!
+//! Modules: `tree` turns YAML text into position-carrying nodes, `de` deserializes any node into a
+//! model type, `document` reads one envelope and its spec item by item, `validate` checks the rules
+//! across documents, [`index`] remembers where every value was written and `diagnostic` formats the
+//! problems. This crate reads files and nothing else: it never reads the secrets the config refers to.
+
+mod de;
+mod diagnostic;
+mod document;
+pub mod index;
+mod tree;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ringfence_core::{Config, Fleet, Policy};
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use document::{API_VERSION, DocumentKind};
+pub use index::{Location, SourceIndex};
+
+use document::{Document, Spec};
+
+/// A valid configuration, with what is needed to talk about it later.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    /// The fleet, policy and (optional) release.
+    pub config: Config,
+    /// The YAML files read, in the order they were read.
+    pub files: Vec<PathBuf>,
+    /// `metadata.name` of each document, by kind.
+    pub names: BTreeMap<DocumentKind, String>,
+    /// Where each value was written, to point at it in later errors.
+    pub index: SourceIndex,
+}
+
+/// Reads every `*.yaml`/`*.yml` file under `path` (recursively, by sorted path; or `path` itself when it
+/// is a file) and returns the configuration, or every problem found in it.
+pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
+    let files = yaml_files(path).map_err(|d| Diagnostics(vec![d]))?;
+    if files.is_empty() {
+        return Err(Diagnostics(vec![Diagnostic::whole(
+            path,
+            "no configuration files found",
+            Some("put the Fleet, Policy and Release documents in *.yaml or *.yml files here".into()),
+        )]));
+    }
+
+    let mut out = Vec::new();
+    // Documents whose kind could not be told (syntax or envelope errors): a "missing Fleet" would
+    // then most likely be a consequence, not a second problem.
+    let mut unidentified = 0;
+    let mut documents: Vec<(PathBuf, Document)> = Vec::new();
+    for file in &files {
+        let text = match std::fs::read_to_string(file) {
+            Ok(text) => text,
+            Err(e) => {
+                out.push(Diagnostic::whole(file, format!("cannot read the file: {e}"), None));
+                unidentified += 1;
+                continue;
+            }
+        };
+        let (roots, syntax) = tree::parse(&text);
+        for root in roots.into_iter().filter(|r| !r.is_null()) {
+            match document::read(file, root, &mut out) {
+                Some(doc) => documents.push((file.clone(), doc)),
+                None => unidentified += 1,
+            }
+        }
+        if let Some(e) = syntax {
+            unidentified += 1;
+            out.push(Diagnostic {
+                file: file.clone(),
+                line: e.pos.line,
+                col: e.pos.col,
+                path: String::new(),
+                message: format!("YAML syntax error: {}", e.message),
+                hint: Some("check the indentation and quoting around this place".into()),
+            });
+        }
+    }
+
+    let mut chosen: BTreeMap<DocumentKind, (PathBuf, Document)> = BTreeMap::new();
+    for (file, doc) in documents {
+        let Some((first_file, first)) = chosen.get(&doc.kind) else {
+            chosen.insert(doc.kind, (file, doc));
+            continue;
+        };
+        let kind = doc.kind.as_str();
+        let first_place = format!("{}:{}:{}", first_file.display(), first.kind_pos.line, first.kind_pos.col);
+        let (message, hint) = if doc.kind == DocumentKind::Release {
+            (
+                format!(
+                    "a second Release {:?}; the first is {:?} at {first_place}, and a configuration holds at most one Release for now",
+                    doc.name, first.name
+                ),
+                "keep one release per configuration directory, or give the release file on its own",
+            )
+        } else {
+            (
+                format!("a second {kind} document {:?}; the first is {:?} at {first_place}", doc.name, first.name),
+                "a configuration has exactly one Fleet and one Policy: merge the two documents",
+            )
+        };
+        out.push(Diagnostic {
+            file,
+            line: doc.kind_pos.line,
+            col: doc.kind_pos.col,
+            path: "kind".into(),
+            message,
+            hint: Some(hint.into()),
+        });
+    }
+    if unidentified == 0 {
+        for kind in [DocumentKind::Fleet, DocumentKind::Policy] {
+            if !chosen.contains_key(&kind) {
+                out.push(Diagnostic::whole(
+                    path,
+                    format!("no {} document found", kind.as_str()),
+                    Some(format!("add a document with `apiVersion: {API_VERSION}` and `kind: {}`", kind.as_str())),
+                ));
+            }
+        }
+    }
+
+    let mut index = SourceIndex::default();
+    for (kind, (file, doc)) in &chosen {
+        index.add_document(*kind, file.clone(), &doc.root);
+    }
+    let spec = |kind| chosen.get(&kind).map(|(_, d)| &d.spec);
+    let fleet = match spec(DocumentKind::Fleet) {
+        Some(Spec::Fleet(f)) => Some(f),
+        _ => None,
+    };
+    let policy = match spec(DocumentKind::Policy) {
+        Some(Spec::Policy(p)) => Some(p),
+        _ => None,
+    };
+    let release = match spec(DocumentKind::Release) {
+        Some(Spec::Release(r)) => r.as_deref(),
+        _ => None,
+    };
+    out.extend(validate::check(&validate::Input { fleet, policy, release, index: &index }));
+
+    if !out.is_empty() {
+        // Read order is file order already; sorting by place also orders the semantic findings.
+        out.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
+        return Err(Diagnostics(out));
+    }
+
+    let names = chosen.iter().map(|(kind, (_, doc))| (*kind, doc.name.clone())).collect();
+    let mut fleet = None;
+    let mut policy = None;
+    let mut release = None;
+    for (_, (_, doc)) in chosen {
+        match doc.spec {
+            Spec::Fleet(f) => {
+                fleet =
+                    Some(Fleet { clusters: f.clusters.values(), pools: f.pools.values(), tenants: f.tenants.values() })
+            }
+            Spec::Policy(p) => {
+                policy = Some(Policy {
+                    allow_image_tags: p.allow_image_tags.unwrap_or_default(),
+                    rings: p.rings.values(),
+                    slis: p.slis.values(),
+                })
+            }
+            Spec::Release(r) => release = r.map(|r| *r),
+        }
+    }
+    let (Some(fleet), Some(policy)) = (fleet, policy) else {
+        unreachable!("a missing Fleet or Policy is reported above")
+    };
+    Ok(Loaded { config: Config { fleet, policy, release }, files, names, index })
+}
+
+/// The YAML files to read: `path` itself, or every `*.yaml`/`*.yml` below it sorted by path, skipping
+/// hidden entries (such as `.git`).
+fn yaml_files(path: &Path) -> Result<Vec<PathBuf>, Diagnostic> {
+    let unreadable = |p: &Path, e: std::io::Error| Diagnostic::whole(p, format!("cannot read: {e}"), None);
+    let meta = std::fs::metadata(path).map_err(|e| unreadable(path, e))?;
+    if !meta.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut pending = vec![path.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| unreadable(&dir, e))? {
+            let entry = entry.map_err(|e| unreadable(&dir, e))?;
+            let p = entry.path();
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if entry.file_type().map_err(|e| unreadable(&p, e))?.is_dir() {
+                pending.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}

@@ -1,1 +1,46 @@
-fn main() {}
+//! The `ringfence` binary: parses arguments, wires adapters to the core, and maps results to exit
+//! codes (0 success, 1 the checked thing failed, 2 usage or configuration error). Only this crate
+//! knows about clap.
+
+mod cli;
+mod config_cmd;
+mod rollout_cmd;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{AuditCommand, Cli, Command};
+
+/// How a command ended, as the process exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It did what was asked and the checked thing is fine.
+    Success = 0,
+    /// The checked thing failed: a rollout halted, an audit trail is broken.
+    Failed = 1,
+    /// Usage or configuration error.
+    Usage = 2,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate { dir, json } => config_cmd::validate(&dir, json),
+        Command::Plan { dir, json } => config_cmd::plan(&dir, json),
+        Command::Rollout { dir, run, actor, from, failures } => {
+            rollout_cmd::rollout(&dir, &run, &actor, from, failures)
+        }
+        Command::Resume { run, run_id } => rollout_cmd::resume(&run, run_id),
+        Command::Status { state, run_id, json } => rollout_cmd::status(&state, run_id, json),
+        Command::Audit(AuditCommand::Verify { file, json }) => config_cmd::audit_verify(&file, json),
+    };
+    match result {
+        Ok(exit) => ExitCode::from(exit as u8),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(Exit::Usage as u8)
+        }
+    }
+}

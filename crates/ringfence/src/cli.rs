@@ -1,0 +1,137 @@
+//! Command-line arguments. Parsing validates and does nothing else; `main` dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ringfence_runtime::simulate::FailPoint;
+
+/// Ringfence carries an Odoo release (image + addons) to every tenant database of a fleet, ring by
+/// ring, in each tenant's window, and halts and rolls back on its own when something degrades.
+///
+/// Configuration is a directory of YAML documents (kinds Fleet, Policy, Release), like Kubernetes
+/// manifests. Start with `ringfence validate examples/retail-fleet`, then `ringfence plan`.
+///
+/// Exit codes: 0 success; 1 the checked thing failed (a rollout halted, an audit trail is broken);
+/// 2 usage or configuration error.
+#[derive(Debug, Parser)]
+#[command(name = "ringfence", version, max_term_width = 110)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a configuration directory and print every error with file:line:col.
+    ///
+    /// Reads every *.yaml / *.yml file under DIR (or one file). Exits 0 when valid, 2 when not.
+    Validate {
+        /// Configuration directory or file.
+        dir: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the rollout plan: rings in policy order, batches, tenants and their clusters.
+    ///
+    /// No batch holds more tenants of one cluster than the cluster's maxConcurrentMigrations.
+    Plan {
+        /// Configuration directory or file.
+        dir: PathBuf,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Roll the configuration's release out over the fleet.
+    ///
+    /// Every event, step intent and outcome goes to the state store before and after it happens, and
+    /// every decision to the audit trail; if the controller dies, `ringfence resume` finishes the job
+    /// without repeating any step. Exits 0 when the release completed, 1 when it halted.
+    Rollout {
+        /// Configuration directory or file.
+        dir: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+        /// Who starts the rollout (recorded in the audit trail).
+        #[arg(long = "as", value_name = "ACTOR", default_value = "operator")]
+        actor: String,
+        /// Simulation: virtual start time (RFC 3339); default now.
+        #[arg(long, value_name = "TIME")]
+        from: Option<jiff::Timestamp>,
+        /// Simulation: make TENANT fail at STEP (restore-point, migrate, switch, health-check,
+        /// rollback, observation). Repeatable.
+        #[arg(long = "fail", value_name = "TENANT:STEP")]
+        failures: Vec<FailPoint>,
+    },
+    /// Continue the latest (or a given) rollout after a crash or a stop.
+    Resume {
+        #[command(flatten)]
+        run: RunArgs,
+        /// The run to resume; default the latest.
+        #[arg(long)]
+        run_id: Option<i64>,
+    },
+    /// Show where a release stands: its status and, per tenant, the last step started and whether it
+    /// finished.
+    Status {
+        #[command(flatten)]
+        state: StateArgs,
+        /// The run to show; default the latest.
+        #[arg(long)]
+        run_id: Option<i64>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Work with the audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check that an audit trail is intact: every entry's hash and its link to the previous entry.
+    ///
+    /// Exits 0 when intact; 1 naming the first broken line otherwise.
+    Verify {
+        /// The audit file (JSON lines).
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Where state and audit records are kept.
+#[derive(Debug, Args)]
+pub struct StateArgs {
+    /// SQLite state store.
+    #[arg(long, env = "RINGFENCE_STATE", default_value = ".ringfence/state.sqlite")]
+    pub state: PathBuf,
+}
+
+/// Options shared by commands that drive a rollout.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Audit trail (JSON lines, hash-chained).
+    #[arg(long, env = "RINGFENCE_AUDIT", default_value = ".ringfence/audit.jsonl")]
+    pub audit: PathBuf,
+    /// How tenants are reached. `simulate` runs the real engine, store and audit trail against a
+    /// simulated fleet with a virtual clock (a rehearsal of the control flow; nothing is touched).
+    #[arg(long, value_enum, default_value_t = DriverKind::Simulate)]
+    pub driver: DriverKind,
+    /// Simulation: real milliseconds to pause after each event, to watch the rollout unfold.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub pace: u64,
+    /// Print the final report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DriverKind {
+    /// A simulated fleet with a virtual clock.
+    Simulate,
+}

@@ -1,0 +1,284 @@
+//! `rollout`, `resume` and `status`: commands that drive a release or report on one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use ringfence_core::engine::{Engine, EngineOptions, Event, Outcome, TenantPhase};
+use ringfence_runtime::simulate::{FailPoint, SimulatedDriver, SimulationOptions};
+use ringfence_runtime::{Driver, Runner};
+use ringfence_store::{RunId, SqliteStore, Store};
+use serde_json::json;
+
+use crate::Exit;
+use crate::cli::{DriverKind, RunArgs, StateArgs};
+use crate::config_cmd::{load_or_report, make_plan};
+use crate::table::Table;
+
+/// The simulated world lives beside the state store, so `resume` finds it.
+fn world_path(state: &Path) -> PathBuf {
+    state.with_file_name("simulated-world.json")
+}
+
+/// `ringfence rollout DIR`.
+pub fn rollout(
+    dir: &Path,
+    args: &RunArgs,
+    actor: &str,
+    from: Option<jiff::Timestamp>,
+    failures: Vec<FailPoint>,
+) -> anyhow::Result<Exit> {
+    let loaded = match load_or_report(dir, false) {
+        Ok(loaded) => loaded,
+        Err(exit) => return Ok(exit),
+    };
+    let Some(release) = loaded.config.release.clone() else {
+        eprintln!("{}: no Release document: add one (kind: Release) to roll out", dir.display());
+        return Ok(Exit::Usage);
+    };
+    let plan = make_plan(&loaded)?;
+    for f in &failures {
+        if !plan.tenants().any(|t| t.id == f.tenant) {
+            eprintln!("--fail {}: no tenant {:?} in the plan", f.tenant, f.tenant.as_str());
+            return Ok(Exit::Usage);
+        }
+    }
+    let store = open_store(&args.state.state, true)?;
+    let options = EngineOptions { schema_backward_compatible: release.schema_backward_compatible };
+    match args.driver {
+        DriverKind::Simulate => {
+            let mut sim = SimulationOptions::new(from.unwrap_or_else(jiff::Timestamp::now), world_path(&args.state.state));
+            sim.failures = failures.into_iter().collect();
+            sim.pace = std::time::Duration::from_millis(args.pace);
+            let driver = SimulatedDriver::create(sim)?;
+            eprintln!(
+                "rolling out {} (replaces {}) to {} tenants in {} rings — simulated fleet, virtual clock",
+                plan.release,
+                plan.replaces,
+                plan.tenant_count(),
+                plan.rings.len()
+            );
+            let mut runner = Runner::start(store, &args.audit, driver, plan, options, actor)?;
+            eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
+            drive(&mut runner, args)
+        }
+    }
+}
+
+/// `ringfence resume`.
+pub fn resume(args: &RunArgs, run_id: Option<i64>) -> anyhow::Result<Exit> {
+    let store = open_store(&args.state.state, false)?;
+    let run = pick_run(&store, run_id)?;
+    match args.driver {
+        DriverKind::Simulate => {
+            let driver = SimulatedDriver::open(&world_path(&args.state.state), std::time::Duration::from_millis(args.pace))?;
+            let (mut runner, report) = Runner::resume(store, &args.audit, driver, run)?;
+            eprintln!(
+                "resumed run {run}: {} events replayed, {} interrupted actions completed",
+                report.events_replayed, report.actions_completed
+            );
+            for line in &report.reconciled {
+                eprintln!("  reconciled {line}");
+            }
+            drive(&mut runner, args)
+        }
+    }
+}
+
+fn drive<S: Store, D: Driver>(runner: &mut Runner<S, D>, args: &RunArgs) -> anyhow::Result<Exit> {
+    let outcome = runner.run_to_end(|engine, event| progress(engine, event))?;
+    let engine = runner.engine();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report_json(runner.run_id(), engine, outcome))?);
+    } else {
+        print!("{}", report_text(engine, outcome));
+    }
+    Ok(if outcome == Outcome::Completed { Exit::Success } else { Exit::Failed })
+}
+
+/// One line per event that moved a tenant, for people watching.
+fn progress(engine: &Engine, event: &Event) {
+    let line = match event {
+        Event::StepSucceeded { step, .. } => format!("{}: {} done", step.tenant, step.kind),
+        Event::StepFailed { step, reason } => format!("{}: {} FAILED: {reason}", step.tenant, step.kind),
+        Event::Observation { tenant, verdict } => format!("{tenant}: observation {verdict:?}"),
+        Event::Tick => return,
+        Event::Start { actor } => format!("started by {actor}"),
+        Event::Operator { command, actor } => format!("{command:?} by {actor}"),
+    };
+    let done = engine.tenants().values().filter(|t| t.phase == TenantPhase::Done).count();
+    eprintln!("[{done}/{} done] {line}", engine.tenants().len());
+}
+
+fn report_json(run: RunId, engine: &Engine, outcome: Outcome) -> serde_json::Value {
+    let plan = engine.plan();
+    let tenants: Vec<_> = engine
+        .tenants()
+        .iter()
+        .map(|(id, t)| {
+            json!({
+                "id": id,
+                "ring": plan.rings[t.ring].name,
+                "phase": t.phase,
+                "exposed": t.exposed(),
+                "failure": t.failure,
+            })
+        })
+        .collect();
+    json!({
+        "run": run,
+        "release": plan.release,
+        "replaces": plan.replaces,
+        "outcome": outcome,
+        "exposed_tenants": engine.exposed_tenants().count(),
+        "halt_reason": engine.halt_reason(),
+        "tenants": tenants,
+    })
+}
+
+fn report_text(engine: &Engine, outcome: Outcome) -> String {
+    let plan = engine.plan();
+    let mut out = format!(
+        "\nRelease {} (replaces {}): {}\n",
+        plan.release,
+        plan.replaces,
+        outcome.as_str()
+    );
+    if let Some(reason) = engine.halt_reason() {
+        out.push_str(&format!("halted: {reason}\n"));
+    }
+    out.push_str(&format!("tenants exposed to the release: {}\n", engine.exposed_tenants().count()));
+    let mut table = Table::new(&["RING", "DONE", "ROLLED BACK", "NOT STARTED", "OTHER"]);
+    let mut per_ring: BTreeMap<usize, [usize; 4]> = BTreeMap::new();
+    for t in engine.tenants().values() {
+        let counts = per_ring.entry(t.ring).or_default();
+        let slot = match t.phase {
+            TenantPhase::Done => 0,
+            TenantPhase::RolledBack => 1,
+            TenantPhase::Pending => 2,
+            _ => 3,
+        };
+        counts[slot] += 1;
+    }
+    for (ring, counts) in per_ring {
+        let mut row = vec![plan.rings[ring].name.clone()];
+        row.extend(counts.iter().map(|c| c.to_string()));
+        table.row(row);
+    }
+    out.push_str(&table.render());
+    out
+}
+
+/// `ringfence status`.
+pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Result<Exit> {
+    let store = open_store(&args.state, false)?;
+    let run = pick_run(&store, run_id)?;
+    let summary = store.run(run)?;
+    let snapshot = store.snapshot(run)?;
+    let engine: Option<Engine> = snapshot
+        .as_ref()
+        .and_then(|s| s.state.get("engine").cloned())
+        .map(serde_json::from_value)
+        .transpose()
+        .context("the stored engine state cannot be read by this version of ringfence")?;
+    let steps = store.steps(run)?;
+    // The last step each tenant started, and whether it finished: what a crash would have interrupted.
+    let mut last: BTreeMap<String, &ringfence_store::StepRecord> = BTreeMap::new();
+    for s in &steps {
+        last.insert(s.key.tenant.clone(), s);
+    }
+    let status = snapshot.as_ref().map_or("pending".to_string(), |s| s.status.clone());
+    if json {
+        let tenants: Vec<_> = engine
+            .iter()
+            .flat_map(|e| e.tenants().iter().map(move |(id, t)| (e, id, t)))
+            .map(|(e, id, t)| {
+                let step = last.get(id.as_str());
+                json!({
+                    "id": id,
+                    "ring": e.plan().rings[t.ring].name,
+                    "phase": t.phase,
+                    "failure": t.failure,
+                    "lastStep": step.map(|s| json!({
+                        "step": s.key.step,
+                        "attempt": s.key.attempt,
+                        "startedAt": s.started_at.to_string(),
+                        "finishedAt": s.finished_at.map(|f| f.to_string()),
+                        "succeeded": s.outcome.as_ref().map(|o| o.succeeded),
+                    })),
+                })
+            })
+            .collect();
+        let value = json!({
+            "run": run,
+            "release": summary.release_version,
+            "replaces": summary.replaces,
+            "status": status,
+            "createdAt": summary.created_at.to_string(),
+            "updatedAt": summary.updated_at.to_string(),
+            "haltReason": engine.as_ref().and_then(|e| e.halt_reason()),
+            "tenants": tenants,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(Exit::Success);
+    }
+    println!(
+        "run {run}: release {} (replaces {}) — {status}\nstarted {}, last change {}",
+        summary.release_version, summary.replaces, summary.created_at, summary.updated_at
+    );
+    let Some(engine) = engine else {
+        println!("no step has been taken yet");
+        return Ok(Exit::Success);
+    };
+    if let Some(reason) = engine.halt_reason() {
+        println!("halted: {reason}");
+    }
+    let mut table = Table::new(&["TENANT", "RING", "PHASE", "LAST STEP", "STARTED", "FINISHED"]);
+    for (id, t) in engine.tenants() {
+        let step = last.get(id.as_str());
+        table.row(vec![
+            id.to_string(),
+            engine.plan().rings[t.ring].name.clone(),
+            phase_text(t.phase),
+            step.map_or("-".into(), |s| s.key.step.clone()),
+            step.map_or("-".into(), |s| s.started_at.to_string()),
+            step.map_or("-".into(), |s| match (&s.outcome, s.finished_at) {
+                (Some(o), Some(at)) => format!("{at} ({})", if o.succeeded { "ok" } else { "failed" }),
+                _ => "not finished".into(),
+            }),
+        ]);
+    }
+    print!("{}", table.render());
+    Ok(Exit::Success)
+}
+
+fn phase_text(phase: TenantPhase) -> String {
+    match phase {
+        TenantPhase::Pending => "pending".into(),
+        TenantPhase::Running(kind) => format!("running {kind}"),
+        TenantPhase::Observing => "observing".into(),
+        TenantPhase::Done => "done".into(),
+        TenantPhase::RolledBack => "rolled back".into(),
+        TenantPhase::RollbackFailed => "ROLLBACK FAILED".into(),
+    }
+}
+
+fn open_store(path: &Path, create: bool) -> anyhow::Result<SqliteStore> {
+    if !create && !path.exists() {
+        bail!(
+            "no state store at {}: nothing has been rolled out from here (pass --state or set RINGFENCE_STATE)",
+            path.display()
+        );
+    }
+    Ok(SqliteStore::open(path)?)
+}
+
+fn pick_run(store: &SqliteStore, run_id: Option<i64>) -> anyhow::Result<RunId> {
+    match run_id {
+        Some(id) => Ok(store.run(RunId::from(id))?.id),
+        None => match store.latest_run()? {
+            Some(run) => Ok(run.id),
+            None => bail!("the state store holds no rollout yet"),
+        },
+    }
+}

@@ -1,0 +1,163 @@
+//! The `ringfence` binary run as a process, the way operators and CI run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ringfence"))
+}
+
+fn example() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/retail-fleet")
+}
+
+fn run(cmd: &mut Command) -> (i32, String, String) {
+    let Output { status, stdout, stderr } = cmd.output().expect("ringfence runs");
+    (status.code().expect("exited"), String::from_utf8(stdout).unwrap(), String::from_utf8(stderr).unwrap())
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+fn replace(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).unwrap();
+    assert!(text.contains(from), "{} does not contain {from:?}", file.display());
+    std::fs::write(file, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn validate_accepts_the_example() {
+    let (code, out, err) = run(bin().arg("validate").arg(example()));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("valid"), "{out}");
+}
+
+#[test]
+fn validate_reports_every_problem_with_its_position_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&example(), dir.path());
+    let fleet = dir.path().join("fleet.yaml");
+    let policy = dir.path().join("policy.yaml");
+    replace(&fleet, "maxConcurrentMigrations: 2", "maxConcurrentMigrations: 2\n      colour: blue");
+    replace(&fleet, "maxConcurrentMigrations: 1", "maxConcurrentMigrations: many");
+    replace(&policy, "observation: 10m", "observation: ten minutes");
+    replace(&fleet, "timezone: Europe/Berlin", "timezone: Europe/Atlantis");
+    replace(&fleet, "channel: marketplace, updates: regular", "channel: marketplace, updates: never");
+    let (code, out, err) = run(bin().arg("validate").arg(dir.path()));
+    assert_eq!(code, 2, "{out}{err}");
+    let located: Vec<&str> = err.lines().filter(|l| l.contains(".yaml:")).collect();
+    assert_eq!(located.len(), 5, "one error per problem:\n{err}");
+    for needle in ["colour", "maxConcurrentMigrations", "ten minutes", "Europe/Atlantis", "is in no ring"] {
+        assert!(located.iter().any(|l| l.contains(needle)), "no error mentions {needle}:\n{err}");
+    }
+    // --json gives the same errors for machines.
+    let (code, out, _) = run(bin().arg("validate").arg("--json").arg(dir.path()));
+    assert_eq!(code, 2);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["valid"], false);
+    assert!(v["errors"].as_array().unwrap().iter().all(|e| e["line"].as_u64().unwrap() > 0));
+}
+
+#[test]
+fn plan_json_lists_every_tenant_once_in_ring_order_within_cluster_limits() {
+    let (code, out, err) = run(bin().arg("plan").arg("--json").arg(example()));
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let limits: std::collections::HashMap<&str, u64> = plan["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["maxConcurrentMigrations"].as_u64().unwrap()))
+        .collect();
+    let rings: Vec<&str> = plan["rings"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(rings, ["internal", "canary", "standard", "enterprise"], "policy order");
+    let mut seen = std::collections::HashSet::new();
+    for ring in plan["rings"].as_array().unwrap() {
+        for batch in ring["batches"].as_array().unwrap() {
+            let mut per_cluster = std::collections::HashMap::new();
+            for t in batch["tenants"].as_array().unwrap() {
+                assert!(seen.insert(t["id"].as_str().unwrap().to_owned()), "{} planned twice", t["id"]);
+                *per_cluster.entry(t["cluster"].as_str().unwrap()).or_insert(0u64) += 1;
+            }
+            for (cluster, n) in per_cluster {
+                assert!(n <= limits[cluster], "batch holds {n} tenants of {cluster}");
+            }
+        }
+    }
+    let fleet = std::fs::read_to_string(example().join("fleet.yaml")).unwrap();
+    assert_eq!(seen.len(), fleet.matches("\n    - id: ").count(), "every tenant of the fleet");
+    assert_eq!(seen.len() as u64, plan["tenantCount"].as_u64().unwrap());
+}
+
+#[test]
+fn audit_verify_names_the_line_of_any_changed_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let audit = dir.path().join("audit.jsonl");
+    let (code, _, err) = run(bin()
+        .args(["rollout", "--from", "2026-11-27T09:00:00Z"])
+        .arg(example())
+        .arg("--state")
+        .arg(&state)
+        .arg("--audit")
+        .arg(&audit));
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = run(bin().args(["audit", "verify"]).arg(&audit));
+    assert_eq!(code, 0, "{out}");
+    let original = std::fs::read(&audit).unwrap();
+    let lines = original.iter().filter(|&&b| b == b'\n').count();
+    assert!(lines > 20, "a rollout writes many audit records");
+    // One changed byte per position class: in the first line, the middle and the last line.
+    for pos in [10, original.len() / 2, original.len() - 5] {
+        let mut tampered = original.clone();
+        tampered[pos] ^= 0x01;
+        std::fs::write(&audit, &tampered).unwrap();
+        let line = original[..pos].iter().filter(|&&b| b == b'\n').count() + 1;
+        let (code, out, err) = run(bin().args(["audit", "verify", "--json"]).arg(&audit));
+        assert_eq!(code, 1, "byte {pos} changed: {out}{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["line"].as_u64(), Some(line as u64), "byte {pos}: {out}");
+    }
+}
+
+#[test]
+fn a_halted_rollout_exits_1_and_status_shows_where_each_tenant_stands() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.sqlite");
+    let (code, out, err) = run(bin()
+        .args(["rollout", "--json", "--fail", "velo-werk-berlin:observation"])
+        .arg(example())
+        .arg("--state")
+        .arg(&state)
+        .arg("--audit")
+        .arg(dir.path().join("audit.jsonl")));
+    assert_eq!(code, 1, "{out}{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["outcome"], "halted");
+    assert!(report["halt_reason"].as_str().unwrap().contains("velo-werk-berlin"));
+    let (code, out, _) = run(bin().args(["status", "--json", "--state"]).arg(&state));
+    assert_eq!(code, 0);
+    let status: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(status["status"], "halted");
+    let tenant = |id: &str| status["tenants"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap().clone();
+    let velo = tenant("velo-werk-berlin");
+    assert_eq!(velo["phase"]["phase"], "rolled-back");
+    assert_eq!(velo["lastStep"]["step"], "rollback");
+    assert_eq!(velo["lastStep"]["succeeded"], true);
+    assert_eq!(tenant("modahaus")["phase"]["phase"], "pending", "nothing after the halt");
+}
+
+#[test]
+fn status_without_a_store_explains_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run(bin().args(["status", "--state"]).arg(dir.path().join("none.sqlite")));
+    assert_eq!(code, 2);
+    assert!(err.contains("nothing has been rolled out"), "{err}");
+}
