@@ -7,8 +7,8 @@
 //! everything. Not responsible for production clusters, connection pooling or a client library.
 //!
 //! **Root.** PostgreSQL refuses to run as root. When the process is root, the server programs run
-//! as the `postgres` system user (via `Command::uid`/`gid`, which also drops root's supplementary
-//! groups), and the temporary directory is created under `/tmp` and owned by that user so it can
+//! as the `postgres` system user through `runuser -u postgres --` (util-linux, on every Debian and
+//! Ubuntu system; it keeps our environment and working directory and drops root's groups), and the temporary directory is created under `/tmp` and owned by that user so it can
 //! be reached whatever root's `TMPDIR` is. `psql` connects over TCP as the `postgres` role with
 //! `trust` authentication, so it runs as whoever we are.
 //!
@@ -28,7 +28,6 @@ use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, PoisonError};
@@ -371,11 +370,15 @@ impl EphemeralCluster {
     /// A command for a server program: as the service user when root, in our directory, English
     /// messages (start retries look for "Address already in use" in the log).
     fn server_command(&self, program: &Path) -> Command {
-        let mut cmd = Command::new(program);
+        let mut cmd = match self.run_as {
+            Some(_) => {
+                let mut cmd = Command::new("runuser");
+                cmd.args(["-u", SERVICE_USER, "--"]).arg(program);
+                cmd
+            }
+            None => Command::new(program),
+        };
         cmd.current_dir(&self.root).env("LC_ALL", "C").env_remove("PGDATA").stdin(Stdio::null());
-        if let Some(user) = self.run_as {
-            cmd.uid(user.uid).gid(user.gid);
-        }
         cmd
     }
 

@@ -39,7 +39,9 @@ pub trait Driver {
     fn stop_observation(&mut self, tenant: &TenantId) -> Result<(), DriverError>;
 
     /// Waits until something happens or `wake` passes, and returns what happened (empty when it was
-    /// only time passing). With nothing in flight and no `wake`, returns empty at once.
+    /// only time passing). The runtime calls it only while a step or observation is in flight or a
+    /// wake is due; a driver that knows of nothing to wait for must say so with an error rather than
+    /// return empty, or the runtime would spin.
     fn wait(&mut self, wake: Option<Timestamp>) -> Result<Vec<Event>, DriverError>;
 
     /// After a crash, finds out from the tenant's actual state what became of a step whose intent was

@@ -41,7 +41,9 @@ pub enum RuntimeError {
         source: serde_json::Error,
     },
     /// The engine believes a step is running that the store has no intent for.
-    #[error("run {run}: step {step} is running according to the events, but the store has no intent for it; the state store was changed outside Ringfence")]
+    #[error(
+        "run {run}: step {step} is running according to the events, but the store has no intent for it; the state store was changed outside Ringfence"
+    )]
     MissingIntent {
         /// The run.
         run: RunId,
@@ -116,12 +118,13 @@ impl<S: Store, D: Driver> Runner<S, D> {
     pub fn resume(store: S, audit_path: &Path, driver: D, run: RunId) -> Result<(Self, ResumeReport), RuntimeError> {
         let audit = open_audit(audit_path)?;
         let summary = store.run(run)?;
-        let spec: RunSpec = serde_json::from_value(summary.plan.clone())
-            .map_err(|source| RuntimeError::Decode { run, what: "plan", source })?;
-        let applied = store
-            .snapshot(run)?
-            .and_then(|s| s.state.get("applied_seq").and_then(Value::as_u64))
-            .unwrap_or(0);
+        let spec: RunSpec = serde_json::from_value(summary.plan.clone()).map_err(|source| RuntimeError::Decode {
+            run,
+            what: "plan",
+            source,
+        })?;
+        let applied =
+            store.snapshot(run)?.and_then(|s| s.state.get("applied_seq").and_then(Value::as_u64)).unwrap_or(0);
         let mut runner = Runner {
             store,
             audit,
@@ -133,8 +136,11 @@ impl<S: Store, D: Driver> Runner<S, D> {
         let mut report = ResumeReport::default();
         let events = runner.store.events(run)?;
         for stored in events {
-            let event: Event = serde_json::from_value(stored.event)
-                .map_err(|source| RuntimeError::Decode { run, what: "event", source })?;
+            let event: Event = serde_json::from_value(stored.event).map_err(|source| RuntimeError::Decode {
+                run,
+                what: "event",
+                source,
+            })?;
             let actions = runner.engine.handle(stored.at, event);
             report.events_replayed += 1;
             if stored.seq > applied {
@@ -203,10 +209,10 @@ impl<S: Store, D: Driver> Runner<S, D> {
     /// Records a step's outcome before the engine hears of it. Returns false for a duplicate report.
     fn record_outcome(&mut self, now: Timestamp, event: &Event) -> Result<bool, RuntimeError> {
         let (step, outcome) = match event {
-            Event::StepSucceeded { step, detail } => {
-                (step, StepOutcome { succeeded: true, detail: detail.clone() })
+            Event::StepSucceeded { step, detail } => (step, StepOutcome { succeeded: true, detail: detail.clone() }),
+            Event::StepFailed { step, reason } => {
+                (step, StepOutcome { succeeded: false, detail: json!({ "reason": reason }) })
             }
-            Event::StepFailed { step, reason } => (step, StepOutcome { succeeded: false, detail: json!({ "reason": reason }) }),
             _ => return Ok(true),
         };
         match self.store.record_outcome(self.run, &key(step), now, &outcome) {
@@ -232,13 +238,16 @@ impl<S: Store, D: Driver> Runner<S, D> {
 
     /// Carries out `actions` of event `seq`. When `resuming`, skips what was already done before a
     /// crash. Returns how many actions it carried out.
-    fn execute(&mut self, seq: u64, now: Timestamp, actions: Vec<Action>, resuming: bool) -> Result<usize, RuntimeError> {
+    fn execute(
+        &mut self,
+        seq: u64,
+        now: Timestamp,
+        actions: Vec<Action>,
+        resuming: bool,
+    ) -> Result<usize, RuntimeError> {
         let done_refs: HashSet<String> = if resuming { self.audit_refs()? } else { HashSet::new() };
-        let started: HashSet<StepKey> = if resuming {
-            self.store.steps(self.run)?.into_iter().map(|s| s.key).collect()
-        } else {
-            HashSet::new()
-        };
+        let started: HashSet<StepKey> =
+            if resuming { self.store.steps(self.run)?.into_iter().map(|s| s.key).collect() } else { HashSet::new() };
         let mut carried_out = 0;
         for (index, action) in actions.into_iter().enumerate() {
             match &action {

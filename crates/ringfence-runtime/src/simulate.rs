@@ -42,9 +42,8 @@ impl FromStr for FailPoint {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (tenant, at) = s
-            .rsplit_once(':')
-            .ok_or_else(|| format!("{s:?}: write TENANT:STEP, e.g. corner-bakery:migrate"))?;
+        let (tenant, at) =
+            s.rsplit_once(':').ok_or_else(|| format!("{s:?}: write TENANT:STEP, e.g. corner-bakery:migrate"))?;
         let at = match at {
             "restore-point" => FailAt::Step(StepKind::RestorePoint),
             "migrate" => FailAt::Step(StepKind::Migrate),
@@ -164,8 +163,8 @@ impl SimulatedDriver {
 }
 
 fn load(path: &Path) -> Result<World, DriverError> {
-    let text = std::fs::read(path)
-        .map_err(|e| DriverError(format!("cannot read simulated world {}: {e}", path.display())))?;
+    let text =
+        std::fs::read(path).map_err(|e| DriverError(format!("cannot read simulated world {}: {e}", path.display())))?;
     serde_json::from_slice(&text)
         .map_err(|e| DriverError(format!("simulated world {} is damaged: {e}", path.display())))
 }
@@ -195,9 +194,7 @@ impl Driver for SimulatedDriver {
 
     fn start_observation(&mut self, tenant: &TenantId, until: Timestamp) -> Result<(), DriverError> {
         // A failing tenant shows harm a third of the way into its window.
-        let fails_at = self
-            .fails(tenant, FailAt::Observation)
-            .then(|| self.world.now + (until - self.world.now) / 3);
+        let fails_at = self.fails(tenant, FailAt::Observation).then(|| self.world.now + (until - self.world.now) / 3);
         self.world.observations.insert(tenant.clone(), SimObservation { fails_at });
         self.save()
     }
@@ -208,8 +205,13 @@ impl Driver for SimulatedDriver {
     }
 
     fn wait(&mut self, wake: Option<Timestamp>) -> Result<Vec<Event>, DriverError> {
-        let next_step =
-            self.world.steps.iter().filter(|(_, s)| !s.reported).min_by_key(|(_, s)| s.finishes).map(|(id, s)| (id.clone(), s.finishes));
+        let next_step = self
+            .world
+            .steps
+            .iter()
+            .filter(|(_, s)| !s.reported)
+            .min_by_key(|(_, s)| s.finishes)
+            .map(|(id, s)| (id.clone(), s.finishes));
         let next_fail = self
             .world
             .observations
@@ -223,7 +225,13 @@ impl Driver for SimulatedDriver {
             (a, b) => a.or(b),
         };
         let events = match (earliest_event, wake) {
-            (None, None) => return Ok(vec![]),
+            (None, None) => {
+                // The runtime only waits when it believes something is in flight or due; a world with
+                // nothing pending disagrees with the engine, and waiting would never end.
+                return Err(DriverError(
+                    "the simulated world has no step in flight and nothing due, but the rollout waits for one".into(),
+                ));
+            }
             (Some(at), Some(w)) if w < at => {
                 self.world.now = self.world.now.max(w);
                 vec![]

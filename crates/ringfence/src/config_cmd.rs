@@ -140,17 +140,9 @@ pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<Exit> {
     match ringfence_audit::verify(file) {
         Ok(report) => {
             if json {
-                println!(
-                    "{}",
-                    json!({ "intact": true, "entries": report.entries, "head": report.head_hash })
-                );
+                println!("{}", json!({ "intact": true, "entries": report.entries, "head": report.head_hash }));
             } else {
-                println!(
-                    "{}: intact — {} entries, head {}",
-                    file.display(),
-                    report.entries,
-                    report.head_hash
-                );
+                println!("{}: intact — {} entries, head {}", file.display(), report.entries, report.head_hash);
             }
             Ok(Exit::Success)
         }

@@ -47,7 +47,8 @@ pub fn rollout(
     let options = EngineOptions { schema_backward_compatible: release.schema_backward_compatible };
     match args.driver {
         DriverKind::Simulate => {
-            let mut sim = SimulationOptions::new(from.unwrap_or_else(jiff::Timestamp::now), world_path(&args.state.state));
+            let mut sim =
+                SimulationOptions::new(from.unwrap_or_else(jiff::Timestamp::now), world_path(&args.state.state));
             sim.failures = failures.into_iter().collect();
             sim.pace = std::time::Duration::from_millis(args.pace);
             let driver = SimulatedDriver::create(sim)?;
@@ -71,7 +72,8 @@ pub fn resume(args: &RunArgs, run_id: Option<i64>) -> anyhow::Result<Exit> {
     let run = pick_run(&store, run_id)?;
     match args.driver {
         DriverKind::Simulate => {
-            let driver = SimulatedDriver::open(&world_path(&args.state.state), std::time::Duration::from_millis(args.pace))?;
+            let driver =
+                SimulatedDriver::open(&world_path(&args.state.state), std::time::Duration::from_millis(args.pace))?;
             let (mut runner, report) = Runner::resume(store, &args.audit, driver, run)?;
             eprintln!(
                 "resumed run {run}: {} events replayed, {} interrupted actions completed",
@@ -138,12 +140,7 @@ fn report_json(run: RunId, engine: &Engine, outcome: Outcome) -> serde_json::Val
 
 fn report_text(engine: &Engine, outcome: Outcome) -> String {
     let plan = engine.plan();
-    let mut out = format!(
-        "\nRelease {} (replaces {}): {}\n",
-        plan.release,
-        plan.replaces,
-        outcome.as_str()
-    );
+    let mut out = format!("\nRelease {} (replaces {}): {}\n", plan.release, plan.replaces, outcome.as_str());
     if let Some(reason) = engine.halt_reason() {
         out.push_str(&format!("halted: {reason}\n"));
     }
