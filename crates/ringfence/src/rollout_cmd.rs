@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use ringfence_core::engine::{Engine, EngineOptions, Event, Outcome, TenantPhase};
+use ringfence_core::engine::{Engine, EngineOptions, Event, Outcome, TenantPhase, TenantProgress};
+use ringfence_core::model::TenantId;
 use ringfence_runtime::simulate::{FailPoint, SimulatedDriver, SimulationOptions};
 use ringfence_runtime::{Driver, Runner};
 use ringfence_store::{RunId, SqliteStore, Store};
@@ -114,9 +115,7 @@ fn progress(engine: &Engine, event: &Event) {
 
 fn report_json(run: RunId, engine: &Engine, outcome: Outcome) -> serde_json::Value {
     let plan = engine.plan();
-    let tenants: Vec<_> = engine
-        .tenants()
-        .iter()
+    let tenants: Vec<_> = in_plan_order(engine)
         .map(|(id, t)| {
             json!({
                 "id": id,
@@ -188,7 +187,7 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
     if json {
         let tenants: Vec<_> = engine
             .iter()
-            .flat_map(|e| e.tenants().iter().map(move |(id, t)| (e, id, t)))
+            .flat_map(|e| in_plan_order(e).map(move |(id, t)| (e, id, t)))
             .map(|(e, id, t)| {
                 let step = last.get(id.as_str());
                 json!({
@@ -231,7 +230,7 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
         println!("halted: {reason}");
     }
     let mut table = Table::new(&["TENANT", "RING", "PHASE", "LAST STEP", "STARTED", "FINISHED"]);
-    for (id, t) in engine.tenants() {
+    for (id, t) in in_plan_order(&engine) {
         let step = last.get(id.as_str());
         table.row(vec![
             id.to_string(),
@@ -247,6 +246,11 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
     }
     print!("{}", table.render());
     Ok(Exit::Success)
+}
+
+/// Tenants in rollout order (ring, batch, position), the order people read a rollout in.
+fn in_plan_order(engine: &Engine) -> impl Iterator<Item = (&TenantId, &TenantProgress)> {
+    engine.plan().tenants().filter_map(|t| engine.tenants().get_key_value(&t.id))
 }
 
 fn phase_text(phase: TenantPhase) -> String {
