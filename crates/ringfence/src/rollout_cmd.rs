@@ -89,7 +89,7 @@ pub fn resume(args: &RunArgs, run_id: Option<i64>) -> anyhow::Result<Exit> {
 }
 
 fn drive<S: Store, D: Driver>(runner: &mut Runner<S, D>, args: &RunArgs) -> anyhow::Result<Exit> {
-    let outcome = runner.run_to_end(|engine, event| progress(engine, event))?;
+    let outcome = runner.run_to_end(progress)?;
     let engine = runner.engine();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report_json(runner.run_id(), engine, outcome))?);
