@@ -65,6 +65,8 @@ pub enum RuntimeError {
 struct RunSpec {
     plan: Plan,
     options: EngineOptions,
+    /// Who started the run, so a run that died before its start event was stored can still be started.
+    started_by: String,
 }
 
 /// What resuming found and did.
@@ -100,7 +102,7 @@ impl<S: Store, D: Driver> Runner<S, D> {
     ) -> Result<Self, RuntimeError> {
         let audit = open_audit(audit_path)?;
         let now = driver.now();
-        let spec = RunSpec { plan: plan.clone(), options: options.clone() };
+        let spec = RunSpec { plan: plan.clone(), options: options.clone(), started_by: actor.to_owned() };
         let run = store.create_run(&NewRun {
             release_version: plan.release.clone(),
             replaces: plan.replaces.clone(),
@@ -135,6 +137,13 @@ impl<S: Store, D: Driver> Runner<S, D> {
         };
         let mut report = ResumeReport::default();
         let events = runner.store.events(run)?;
+        if events.is_empty() {
+            // The controller died between recording the run and recording its start: start it now.
+            report.reconciled.push(format!("run {run}: recorded but never started, starting"));
+            let now = runner.driver.now();
+            runner.feed(now, Event::Start { actor: spec.started_by })?;
+            return Ok((runner, report));
+        }
         for stored in events {
             let event: Event = serde_json::from_value(stored.event).map_err(|source| RuntimeError::Decode {
                 run,

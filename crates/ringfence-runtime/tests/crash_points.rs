@@ -1,0 +1,208 @@
+//! Exhaustive crash points: the controller "dies" at the N-th write to its state store, for every N
+//! of a whole rollout, and a fresh runner resumes from what is on disk. Each time, every step must have
+//! run exactly once and the rollout must end exactly as an uninterrupted one (same tenant phases, same
+//! audit records, an intact audit chain).
+//!
+//! The crash is a store that refuses its N-th write, after which the runner, its store and driver are
+//! dropped: only the SQLite file, the audit file and the simulated world file survive, as after SIGKILL.
+//! (The random-SIGKILL test of the real binary lives in the `ringfence` crate.)
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use ringfence_core::Duration;
+use ringfence_core::engine::{EngineOptions, Outcome, TenantPhase};
+use ringfence_core::model::{BatchSize, Cluster, Connection, Fleet, Policy, Ring, Selector, Tenant, TenantTier};
+use ringfence_core::plan::{Plan, plan};
+use ringfence_runtime::simulate::{FailPoint, SimulatedDriver, SimulationOptions};
+use ringfence_runtime::{Runner, RuntimeError};
+use ringfence_store::{
+    Change, NewRun, RunId, RunSummary, Snapshot, SqliteStore, StepKey, StepRecord, Store, StoreError, StoredEvent,
+};
+use serde_json::Value;
+
+/// A store that fails its `limit`-th write and every one after: the controller's death.
+struct Crashing {
+    inner: SqliteStore,
+    writes_left: usize,
+}
+
+impl Store for Crashing {
+    fn create_run(&mut self, run: &NewRun) -> ringfence_store::Result<RunId> {
+        self.inner.create_run(run)
+    }
+    fn runs(&self) -> ringfence_store::Result<Vec<RunSummary>> {
+        self.inner.runs()
+    }
+    fn run(&self, id: RunId) -> ringfence_store::Result<RunSummary> {
+        self.inner.run(id)
+    }
+    fn latest_run(&self) -> ringfence_store::Result<Option<RunSummary>> {
+        self.inner.latest_run()
+    }
+    fn commit(&mut self, run: RunId, changes: &[Change<'_>]) -> ringfence_store::Result<Vec<u64>> {
+        if self.writes_left == 0 {
+            return Err(StoreError::UnknownRun(run)); // any error will do: the process is "dead"
+        }
+        self.writes_left -= 1;
+        self.inner.commit(run, changes)
+    }
+    fn events(&self, run: RunId) -> ringfence_store::Result<Vec<StoredEvent>> {
+        self.inner.events(run)
+    }
+    fn step(&self, run: RunId, step: &StepKey) -> ringfence_store::Result<Option<StepRecord>> {
+        self.inner.step(run, step)
+    }
+    fn steps(&self, run: RunId) -> ringfence_store::Result<Vec<StepRecord>> {
+        self.inner.steps(run)
+    }
+    fn snapshot(&self, run: RunId) -> ringfence_store::Result<Option<Snapshot>> {
+        self.inner.snapshot(run)
+    }
+}
+
+fn small_plan() -> Plan {
+    let cluster = |name: &str, max| Cluster {
+        name: name.into(),
+        connection: Connection {
+            host: "127.0.0.1".into(),
+            port: 5432,
+            user: "odoo".into(),
+            password_from: None,
+            ssl_mode: None,
+        },
+        max_concurrent_migrations: max,
+    };
+    let tenant = |id: &str, cluster: &str| Tenant {
+        id: id.into(),
+        pool: "shared".into(),
+        cluster: cluster.into(),
+        database: id.into(),
+        tier: TenantTier::Standard,
+        labels: BTreeMap::new(),
+        timezone: "Europe/Paris".into(),
+    };
+    let ring = |name: &str, ids: &[&str], batch| Ring {
+        name: name.into(),
+        selector: Selector { tenants: ids.iter().map(|&i| i.into()).collect(), ..Default::default() },
+        batch_size: BatchSize::Count(batch),
+        observation: Duration::from_mins(10),
+        soak: Duration::from_mins(30),
+    };
+    let fleet = Fleet {
+        clusters: vec![cluster("pg-1", 2), cluster("pg-2", 1)],
+        pools: vec![],
+        tenants: vec![
+            tenant("canary", "pg-1"),
+            tenant("shop-a", "pg-1"),
+            tenant("shop-b", "pg-2"),
+            tenant("shop-c", "pg-1"),
+        ],
+    };
+    let policy = Policy {
+        rings: vec![ring("canary", &["canary"], 1), ring("rest", &["shop-a", "shop-b", "shop-c"], 3)],
+        ..Default::default()
+    };
+    plan(&fleet, &policy, "v2", "v1").unwrap()
+}
+
+struct Files {
+    state: PathBuf,
+    audit: PathBuf,
+    world: PathBuf,
+}
+
+impl Files {
+    fn in_dir(dir: &Path) -> Self {
+        Files { state: dir.join("state.sqlite"), audit: dir.join("audit.jsonl"), world: dir.join("world.json") }
+    }
+}
+
+fn simulation(files: &Files, failures: &[&str]) -> SimulationOptions {
+    let start: Timestamp = "2026-11-27T09:00:00Z".parse().unwrap();
+    let mut sim = SimulationOptions::new(start, files.world.clone());
+    sim.failures = failures.iter().map(|f| f.parse::<FailPoint>().unwrap()).collect();
+    sim
+}
+
+/// What a finished rollout left behind, to compare runs.
+#[derive(Debug, PartialEq)]
+struct Result_ {
+    outcome: Outcome,
+    phases: BTreeMap<String, TenantPhase>,
+    audit: BTreeMap<(String, String), usize>,
+}
+
+fn audit_multiset(path: &Path) -> BTreeMap<(String, String), usize> {
+    let mut counts = BTreeMap::new();
+    for entry in ringfence_audit::read_entries(path).expect("the audit chain verifies") {
+        *counts.entry((entry.action, entry.subject.tenant.unwrap_or_default())).or_default() += 1;
+    }
+    counts
+}
+
+fn finish<S: Store>(mut runner: Runner<S, SimulatedDriver>, files: &Files) -> Result_ {
+    let outcome = runner.run_to_end(|_, _| {}).expect("the resumed rollout runs to its end");
+    let phases = runner.engine().tenants().iter().map(|(id, t)| (id.to_string(), t.phase)).collect();
+    Result_ { outcome, phases, audit: audit_multiset(&files.audit) }
+}
+
+fn check_all_crash_points(failures: &[&str], expected: Outcome) {
+    let options = EngineOptions::default();
+    let reference_dir = tempfile::tempdir().unwrap();
+    let files = Files::in_dir(reference_dir.path());
+    let driver = SimulatedDriver::create(simulation(&files, failures)).unwrap();
+    let store = SqliteStore::open(&files.state).unwrap();
+    let runner = Runner::start(store, &files.audit, driver, small_plan(), options.clone(), "test").unwrap();
+    let reference = finish(runner, &files);
+    assert_eq!(reference.outcome, expected);
+
+    let mut crashes = 0;
+    for limit in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        let files = Files::in_dir(dir.path());
+        let driver = SimulatedDriver::create(simulation(&files, failures)).unwrap();
+        let store = Crashing { inner: SqliteStore::open(&files.state).unwrap(), writes_left: limit };
+        let crashed = match Runner::start(store, &files.audit, driver, small_plan(), options.clone(), "test") {
+            Err(RuntimeError::Store(_)) => true,
+            Err(other) => panic!("crash point {limit}: unexpected {other}"),
+            Ok(mut runner) => match runner.run_to_end(|_, _| {}) {
+                Err(RuntimeError::Store(_)) => true,
+                Err(other) => panic!("crash point {limit}: unexpected {other}"),
+                Ok(outcome) => {
+                    assert_eq!(outcome, reference.outcome);
+                    false
+                }
+            },
+        };
+        if !crashed {
+            break; // `limit` exceeds the writes of a whole rollout: every point has been tried.
+        }
+        crashes += 1;
+        // Everything in memory is gone; resume from the files.
+        let store = SqliteStore::open(&files.state).unwrap();
+        let run = store.latest_run().unwrap().expect("the run was created before any write").id;
+        let driver = SimulatedDriver::open(&files.world, std::time::Duration::ZERO).unwrap();
+        let (runner, _report) = Runner::resume(store, &files.audit, driver, run)
+            .unwrap_or_else(|e| panic!("crash point {limit}: resume failed: {e}"));
+        let result = finish(runner, &files);
+        for (step, n) in SimulatedDriver::executions(&files.world).unwrap() {
+            assert_eq!(n, 1, "crash point {limit}: step {step} ran {n} times");
+        }
+        assert_eq!(result, reference, "crash point {limit}: the rollout ends as the uninterrupted one");
+    }
+    eprintln!("{crashes} crash points tried");
+    assert!(crashes > 30, "only {crashes} crash points: the rollout should write far more often");
+}
+
+#[test]
+fn a_crash_at_any_store_write_of_a_completed_rollout_loses_and_repeats_nothing() {
+    check_all_crash_points(&[], Outcome::Completed);
+}
+
+#[test]
+fn a_crash_at_any_store_write_of_a_halted_rollout_loses_and_repeats_nothing() {
+    // The canary stays on v2, so the release ends halted rather than rolled back.
+    check_all_crash_points(&["shop-b:migrate"], Outcome::Halted);
+}
