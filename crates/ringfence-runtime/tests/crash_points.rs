@@ -20,7 +20,6 @@ use ringfence_runtime::{Runner, RuntimeError};
 use ringfence_store::{
     Change, NewRun, RunId, RunSummary, Snapshot, SqliteStore, StepKey, StepRecord, Store, StoreError, StoredEvent,
 };
-use serde_json::Value;
 
 /// A store that fails its `limit`-th write and every one after: the controller's death.
 struct Crashing {
@@ -128,7 +127,7 @@ fn simulation(files: &Files, failures: &[&str]) -> SimulationOptions {
 
 /// What a finished rollout left behind, to compare runs.
 #[derive(Debug, PartialEq)]
-struct Result_ {
+struct Finished {
     outcome: Outcome,
     phases: BTreeMap<String, TenantPhase>,
     audit: BTreeMap<(String, String), usize>,
@@ -142,10 +141,10 @@ fn audit_multiset(path: &Path) -> BTreeMap<(String, String), usize> {
     counts
 }
 
-fn finish<S: Store>(mut runner: Runner<S, SimulatedDriver>, files: &Files) -> Result_ {
+fn finish<S: Store>(mut runner: Runner<S, SimulatedDriver>, files: &Files) -> Finished {
     let outcome = runner.run_to_end(|_, _| {}).expect("the resumed rollout runs to its end");
     let phases = runner.engine().tenants().iter().map(|(id, t)| (id.to_string(), t.phase)).collect();
-    Result_ { outcome, phases, audit: audit_multiset(&files.audit) }
+    Finished { outcome, phases, audit: audit_multiset(&files.audit) }
 }
 
 fn check_all_crash_points(failures: &[&str], expected: Outcome) {
