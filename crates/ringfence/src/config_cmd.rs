@@ -95,11 +95,11 @@ pub fn plan(dir: &Path, json: bool) -> anyhow::Result<Exit> {
             .fleet
             .clusters
             .iter()
-            .map(|c| json!({ "name": c.name, "maxConcurrentMigrations": c.max_concurrent_migrations }))
+            .map(|c| json!({ "name": c.name, "max_concurrent_migrations": c.max_concurrent_migrations }))
             .collect();
         let mut value = serde_json::to_value(&plan)?;
         value["clusters"] = json!(clusters);
-        value["tenantCount"] = json!(plan.tenant_count());
+        value["tenant_count"] = json!(plan.tenant_count());
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(Exit::Success);
     }

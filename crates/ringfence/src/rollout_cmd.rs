@@ -195,11 +195,11 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
                     "ring": e.plan().rings[t.ring].name,
                     "phase": t.phase,
                     "failure": t.failure,
-                    "lastStep": step.map(|s| json!({
+                    "last_step": step.map(|s| json!({
                         "step": s.key.step,
                         "attempt": s.key.attempt,
-                        "startedAt": s.started_at.to_string(),
-                        "finishedAt": s.finished_at.map(|f| f.to_string()),
+                        "started_at": s.started_at.to_string(),
+                        "finished_at": s.finished_at.map(|f| f.to_string()),
                         "succeeded": s.outcome.as_ref().map(|o| o.succeeded),
                     })),
                 })
@@ -210,9 +210,9 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
             "release": summary.release_version,
             "replaces": summary.replaces,
             "status": status,
-            "createdAt": summary.created_at.to_string(),
-            "updatedAt": summary.updated_at.to_string(),
-            "haltReason": engine.as_ref().and_then(|e| e.halt_reason()),
+            "created_at": summary.created_at.to_string(),
+            "updated_at": summary.updated_at.to_string(),
+            "halt_reason": engine.as_ref().and_then(|e| e.halt_reason()),
             "tenants": tenants,
         });
         println!("{}", serde_json::to_string_pretty(&value)?);

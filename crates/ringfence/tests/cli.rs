@@ -74,7 +74,7 @@ fn plan_json_lists_every_tenant_once_in_ring_order_within_cluster_limits() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["name"].as_str().unwrap(), c["maxConcurrentMigrations"].as_u64().unwrap()))
+        .map(|c| (c["name"].as_str().unwrap(), c["max_concurrent_migrations"].as_u64().unwrap()))
         .collect();
     let rings: Vec<&str> = plan["rings"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(rings, ["internal", "canary", "standard", "enterprise"], "policy order");
@@ -93,7 +93,7 @@ fn plan_json_lists_every_tenant_once_in_ring_order_within_cluster_limits() {
     }
     let fleet = std::fs::read_to_string(example().join("fleet.yaml")).unwrap();
     assert_eq!(seen.len(), fleet.matches("\n    - id: ").count(), "every tenant of the fleet");
-    assert_eq!(seen.len() as u64, plan["tenantCount"].as_u64().unwrap());
+    assert_eq!(seen.len() as u64, plan["tenant_count"].as_u64().unwrap());
 }
 
 #[test]
@@ -149,8 +149,8 @@ fn a_halted_rollout_exits_1_and_status_shows_where_each_tenant_stands() {
     let tenant = |id: &str| status["tenants"].as_array().unwrap().iter().find(|t| t["id"] == id).unwrap().clone();
     let velo = tenant("velo-werk-berlin");
     assert_eq!(velo["phase"]["phase"], "rolled-back");
-    assert_eq!(velo["lastStep"]["step"], "rollback");
-    assert_eq!(velo["lastStep"]["succeeded"], true);
+    assert_eq!(velo["last_step"]["step"], "rollback");
+    assert_eq!(velo["last_step"]["succeeded"], true);
     assert_eq!(tenant("modahaus")["phase"]["phase"], "pending", "nothing after the halt");
 }
 

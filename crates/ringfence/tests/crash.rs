@@ -138,7 +138,7 @@ fn check(failures: &[&str], pace: u64, expected_exit: i32) {
         let phase = t["phase"]["phase"].as_str().unwrap();
         assert!(matches!(phase, "done" | "rolled-back" | "pending"), "{} ended {phase}", t["id"]);
         if phase != "pending" {
-            assert_eq!(t["lastStep"]["succeeded"], true, "{}: last step finished", t["id"]);
+            assert_eq!(t["last_step"]["succeeded"], true, "{}: last step finished", t["id"]);
         }
     }
     let phases = |status: &Value| -> BTreeMap<String, String> {
