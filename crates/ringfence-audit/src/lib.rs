@@ -25,7 +25,7 @@ mod verify;
 
 pub use entry::{Entry, GENESIS_PREV, NewEntry, Subject};
 pub use error::AuditError;
-pub use log::AuditLog;
+pub use log::{AuditLog, TornTail};
 pub use verify::{VerifyReport, read_entries, verify, verify_reader};
 
 /// Result type of this crate.

@@ -60,6 +60,24 @@ impl AuditLog {
         }
     }
 
+    /// Opens the log like [`AuditLog::open`], but first recovers from the one thing a crash in the middle
+    /// of an append can leave: a last line with no newline. Its bytes are moved to `<file>.torn-<offset>`
+    /// (kept as evidence, synced) and cut from the log, so the chain continues from the last complete
+    /// entry. A complete last line that fails its checks is not a crash artefact and is still refused.
+    ///
+    /// Returns what was recovered, if anything, so the caller can record it in the trail.
+    pub fn open_recovering(path: impl AsRef<Path>) -> Result<(AuditLog, Option<TornTail>)> {
+        let path = path.as_ref();
+        let torn = match AuditLog::open(path) {
+            Ok(log) => return Ok((log, None)),
+            Err(AuditError::TailBroken { problem, .. }) if matches!(*problem, AuditError::Truncated { .. }) => {
+                cut_torn_tail(path, problem.line().unwrap_or(0))?
+            }
+            Err(other) => return Err(other),
+        };
+        Ok((AuditLog::open(path)?, Some(torn)))
+    }
+
     /// Appends one entry, chained to the last, and syncs it to disk before returning it.
     pub fn append(&mut self, entry: NewEntry) -> Result<Entry> {
         if self.poisoned {
@@ -98,6 +116,47 @@ impl AuditLog {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// An incomplete last line cut from a log by [`AuditLog::open_recovering`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TornTail {
+    /// 1-based line number it occupied.
+    pub line: u64,
+    /// How many bytes it had.
+    pub bytes: u64,
+    /// Where its bytes were saved.
+    pub saved_to: PathBuf,
+}
+
+fn cut_torn_tail(path: &Path, line: u64) -> Result<TornTail> {
+    let io = |source| AuditError::Io { path: path.to_owned(), source };
+    let file = OpenOptions::new().read(true).write(true).open(path).map_err(io)?;
+    // Another controller may have opened the log since `open` let go of it: never cut under a writer.
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Err(AuditError::Locked { path: path.to_owned() }),
+        Err(TryLockError::Error(source)) => return Err(io(source)),
+    }
+    let len = file.metadata().map_err(io)?.len();
+    let LastLine::Unterminated { start } = read_last_line(&file, len).map_err(io)? else {
+        // Someone completed the line since we looked; let `open` judge it.
+        return Ok(TornTail { line, bytes: 0, saved_to: PathBuf::new() });
+    };
+    let mut torn = Vec::new();
+    (&file).seek(SeekFrom::Start(start)).map_err(io)?;
+    (&file).read_to_end(&mut torn).map_err(io)?;
+    let mut saved_to = path.as_os_str().to_owned();
+    saved_to.push(format!(".torn-{start}"));
+    let saved_to = PathBuf::from(saved_to);
+    // Save the evidence durably before cutting it from the log.
+    let mut evidence = File::create(&saved_to).map_err(|source| AuditError::Io { path: saved_to.clone(), source })?;
+    evidence
+        .write_all(&torn)
+        .and_then(|()| evidence.sync_all())
+        .map_err(|source| AuditError::Io { path: saved_to.clone(), source })?;
+    file.set_len(start).and_then(|()| file.sync_all()).map_err(io)?;
+    Ok(TornTail { line, bytes: torn.len() as u64, saved_to })
 }
 
 enum LastLine {

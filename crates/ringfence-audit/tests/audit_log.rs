@@ -241,3 +241,44 @@ fn long_entries_spanning_several_read_blocks_are_reopened() {
     let log = AuditLog::open(&path).unwrap();
     assert_eq!((log.len(), log.head_hash()), (2, last.hash.as_str()));
 }
+
+#[test]
+fn open_recovering_cuts_a_torn_last_line_keeps_it_as_evidence_and_continues_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, written) = small_log(dir.path());
+    let intact_len = fs::metadata(&path).unwrap().len();
+    // What a crash in the middle of the sixth append leaves: part of a line, no newline.
+    let torn = br#"{"seq":6,"ts":"2025-03-01T10:06:06Z","actor":"ringf"#;
+    let mut bytes = fs::read(&path).unwrap();
+    bytes.extend_from_slice(torn);
+    fs::write(&path, &bytes).unwrap();
+    assert!(matches!(AuditLog::open(&path), Err(AuditError::TailBroken { .. })));
+
+    let (mut log, recovered) = AuditLog::open_recovering(&path).unwrap();
+    let recovered = recovered.expect("the torn line was recovered");
+    assert_eq!(recovered.line, 6);
+    assert_eq!(recovered.bytes, torn.len() as u64);
+    assert_eq!(fs::read(&recovered.saved_to).unwrap(), torn, "the torn bytes are kept");
+    assert_eq!(fs::metadata(&path).unwrap().len(), intact_len);
+    assert_eq!(log.head_hash(), written[4].hash);
+    let next = log.append(entry(5, None)).unwrap();
+    assert_eq!(next.seq, 6);
+    assert_eq!(verify(&path).unwrap().entries, 6);
+}
+
+#[test]
+fn open_recovering_leaves_an_intact_log_alone_and_still_refuses_an_altered_last_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = small_log(dir.path());
+    let (log, recovered) = AuditLog::open_recovering(&path).unwrap();
+    assert_eq!(recovered, None);
+    assert_eq!(log.len(), 5);
+    drop(log);
+    // A complete last line with a changed byte is tampering or corruption, not a crash artefact.
+    let mut bytes = fs::read(&path).unwrap();
+    let at = bytes.len() - 20;
+    bytes[at] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    assert!(matches!(AuditLog::open_recovering(&path), Err(AuditError::TailBroken { .. })));
+    assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was cut");
+}

@@ -118,7 +118,11 @@ impl<S: Store, D: Driver> Runner<S, D> {
     /// Rebuilds run `run` from the store after a crash or a stop, finishes what was interrupted, and
     /// returns a runner ready to go on.
     pub fn resume(store: S, audit_path: &Path, driver: D, run: RunId) -> Result<(Self, ResumeReport), RuntimeError> {
-        let audit = open_audit(audit_path)?;
+        // A crash in the middle of an audit append leaves an unterminated last line; cut it (kept aside
+        // as evidence) so the chain continues. The record it held is written again below, since its
+        // `ref` is then missing from the trail.
+        let (audit, torn) = AuditLog::open_recovering(audit_path)
+            .map_err(|source| RuntimeError::Audit { path: audit_path.to_owned(), source })?;
         let summary = store.run(run)?;
         let spec: RunSpec = serde_json::from_value(summary.plan.clone()).map_err(|source| RuntimeError::Decode {
             run,
@@ -136,6 +140,22 @@ impl<S: Store, D: Driver> Runner<S, D> {
             run,
         };
         let mut report = ResumeReport::default();
+        if let Some(torn) = torn {
+            report.reconciled.push(format!(
+                "audit trail: an incomplete last line ({} bytes, line {}) was cut and kept in {}",
+                torn.bytes,
+                torn.line,
+                torn.saved_to.display()
+            ));
+            let entry = NewEntry {
+                ts: runner.driver.now(),
+                actor: "ringfence".into(),
+                action: "audit.torn_line_recovered".into(),
+                subject: Subject { release: runner.engine.plan().release.clone(), tenant: None },
+                details: json!({ "line": torn.line, "bytes": torn.bytes, "saved_to": torn.saved_to.display().to_string() }),
+            };
+            runner.audit.append(entry).map_err(|source| RuntimeError::Audit { path: audit_path.to_owned(), source })?;
+        }
         let events = runner.store.events(run)?;
         if events.is_empty() {
             // The controller died between recording the run and recording its start: start it now.
