@@ -7,6 +7,7 @@
 
 pub mod duration;
 pub mod engine;
+pub mod fixtures;
 pub mod model;
 pub mod plan;
 

@@ -221,35 +221,12 @@ fn batch(tenants: &[&crate::model::Tenant], size: usize, limits: &HashMap<&str, 
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
-    use crate::model::{BatchSize, Cluster, Connection, Ring, Selector, Tenant, TenantTier};
-
-    fn cluster(name: &str, max: u32) -> Cluster {
-        Cluster {
-            name: name.into(),
-            connection: Connection {
-                host: "localhost".into(),
-                port: 5432,
-                user: "u".into(),
-                password_from: None,
-                ssl_mode: None,
-            },
-            max_concurrent_migrations: max,
-        }
-    }
+    use crate::fixtures::{self, cluster};
+    use crate::model::{BatchSize, Ring, Selector, Tenant, TenantTier};
 
     fn tenant(id: &str, cluster: &str, tier: TenantTier) -> Tenant {
-        Tenant {
-            id: id.into(),
-            pool: "p".into(),
-            cluster: cluster.into(),
-            database: id.into(),
-            tier,
-            labels: BTreeMap::new(),
-            timezone: "UTC".into(),
-        }
+        Tenant { tier, ..fixtures::tenant(id, cluster) }
     }
 
     fn ring(name: &str, selector: Selector, batch_size: BatchSize) -> Ring {

@@ -1,14 +1,12 @@
 //! Scenario tests of the rollout state machine: each drives the engine with events as adapters would
 //! and checks the actions it decides.
 
-mod common;
-
-use common::simple_plan;
 use jiff::Timestamp;
 use ringfence_core::Duration;
 use ringfence_core::engine::{
     Action, Command, Engine, EngineOptions, Event, Outcome, RolloutStatus, StepId, StepKind, TenantPhase, Verdict,
 };
+use ringfence_core::fixtures::simple_plan;
 use ringfence_core::model::TenantId;
 
 fn t0() -> Timestamp {

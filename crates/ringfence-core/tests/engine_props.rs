@@ -2,8 +2,6 @@
 //! never starts a tenant after a halt, never runs more migrations on a cluster than it allows, and
 //! leaves every started tenant done or rolled back.
 
-mod common;
-
 use std::collections::{BTreeSet, HashMap};
 
 use jiff::Timestamp;
@@ -12,6 +10,7 @@ use ringfence_core::Duration;
 use ringfence_core::engine::{
     Action, Engine, EngineOptions, Event, Outcome, RolloutStatus, StepId, StepKind, TenantPhase, Verdict,
 };
+use ringfence_core::fixtures::{cluster, tenant};
 use ringfence_core::model::{BatchSize, Fleet, Policy, Ring, Selector, TenantId};
 use ringfence_core::plan::plan;
 
@@ -63,9 +62,9 @@ fn scenario() -> impl Strategy<Value = Scenario> {
 }
 
 fn build(s: &Scenario) -> ringfence_core::plan::Plan {
-    let clusters = s.cluster_limits.iter().enumerate().map(|(i, &m)| common::cluster(&format!("pg-{i}"), m)).collect();
+    let clusters = s.cluster_limits.iter().enumerate().map(|(i, &m)| cluster(&format!("pg-{i}"), m)).collect();
     let tenants =
-        s.tenants.iter().enumerate().map(|(i, (c, _))| common::tenant(&format!("t{i}"), &format!("pg-{c}"))).collect();
+        s.tenants.iter().enumerate().map(|(i, (c, _))| tenant(&format!("t{i}"), &format!("pg-{c}"))).collect();
     let rings = s
         .rings
         .iter()

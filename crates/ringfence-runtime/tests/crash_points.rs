@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use ringfence_core::Duration;
 use ringfence_core::engine::{EngineOptions, Outcome, TenantPhase};
-use ringfence_core::model::{BatchSize, Cluster, Connection, Fleet, Policy, Ring, Selector, Tenant, TenantTier};
+use ringfence_core::fixtures::{cluster, ring, tenant};
+use ringfence_core::model::{Fleet, Policy};
 use ringfence_core::plan::{Plan, plan};
 use ringfence_runtime::simulate::{FailPoint, SimulatedDriver, SimulationOptions};
 use ringfence_runtime::{Runner, RuntimeError};
@@ -62,33 +63,6 @@ impl Store for Crashing {
 }
 
 fn small_plan() -> Plan {
-    let cluster = |name: &str, max| Cluster {
-        name: name.into(),
-        connection: Connection {
-            host: "127.0.0.1".into(),
-            port: 5432,
-            user: "odoo".into(),
-            password_from: None,
-            ssl_mode: None,
-        },
-        max_concurrent_migrations: max,
-    };
-    let tenant = |id: &str, cluster: &str| Tenant {
-        id: id.into(),
-        pool: "shared".into(),
-        cluster: cluster.into(),
-        database: id.into(),
-        tier: TenantTier::Standard,
-        labels: BTreeMap::new(),
-        timezone: "Europe/Paris".into(),
-    };
-    let ring = |name: &str, ids: &[&str], batch| Ring {
-        name: name.into(),
-        selector: Selector { tenants: ids.iter().map(|&i| i.into()).collect(), ..Default::default() },
-        batch_size: BatchSize::Count(batch),
-        observation: Duration::from_mins(10),
-        soak: Duration::from_mins(30),
-    };
     let fleet = Fleet {
         clusters: vec![cluster("pg-1", 2), cluster("pg-2", 1)],
         pools: vec![],
@@ -99,8 +73,12 @@ fn small_plan() -> Plan {
             tenant("shop-c", "pg-1"),
         ],
     };
+    let (obs, soak) = (Duration::from_mins(10), Duration::from_mins(30));
     let policy = Policy {
-        rings: vec![ring("canary", &["canary"], 1), ring("rest", &["shop-a", "shop-b", "shop-c"], 3)],
+        rings: vec![
+            ring("canary", &["canary"], 1, obs, soak),
+            ring("rest", &["shop-a", "shop-b", "shop-c"], 3, obs, soak),
+        ],
         ..Default::default()
     };
     plan(&fleet, &policy, "v2", "v1").unwrap()

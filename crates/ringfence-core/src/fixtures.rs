@@ -1,15 +1,13 @@
-//! Small builders for engine tests: fleets, policies and plans without YAML.
-
-#![allow(dead_code)]
+//! Small builders of fleets, policies and plans for tests and simulations, so each test states only
+//! what matters to it. Pure, like the rest of the core.
 
 use std::collections::BTreeMap;
 
-use ringfence_core::Duration;
-use ringfence_core::model::{
-    BatchSize, Cluster, Connection, Fleet, Policy, Ring, Selector, Tenant, TenantId, TenantTier,
-};
-use ringfence_core::plan::{Plan, plan};
+use crate::Duration;
+use crate::model::{BatchSize, Cluster, Connection, Fleet, Policy, Ring, Selector, Tenant, TenantId, TenantTier};
+use crate::plan::{Plan, plan};
 
+/// A cluster on loopback allowing `max` concurrent migrations.
 pub fn cluster(name: &str, max: u32) -> Cluster {
     Cluster {
         name: name.into(),
@@ -24,6 +22,7 @@ pub fn cluster(name: &str, max: u32) -> Cluster {
     }
 }
 
+/// A standard-tier tenant on `cluster`, in pool `shared`, database named after it.
 pub fn tenant(id: &str, cluster: &str) -> Tenant {
     Tenant {
         id: id.into(),
@@ -47,7 +46,8 @@ pub fn ring(name: &str, ids: &[&str], batch: u32, observation: Duration, soak: D
     }
 }
 
-/// A plan over one cluster allowing `max` migrations, with the given rings (tenant ids per ring).
+/// A plan of release `v2` (replacing `v1`) over one cluster `pg-1` allowing `max` migrations, with the
+/// given rings as (name, tenant ids, batch size).
 pub fn simple_plan(max: u32, rings: &[(&str, &[&str], u32)], observation: Duration, soak: Duration) -> Plan {
     let tenants = rings.iter().flat_map(|(_, ids, _)| ids.iter()).map(|id| tenant(id, "pg-1")).collect();
     let fleet = Fleet { clusters: vec![cluster("pg-1", max)], pools: vec![], tenants };
@@ -55,5 +55,5 @@ pub fn simple_plan(max: u32, rings: &[(&str, &[&str], u32)], observation: Durati
         rings: rings.iter().map(|(name, ids, batch)| ring(name, ids, *batch, observation, soak)).collect(),
         ..Default::default()
     };
-    plan(&fleet, &policy, "v2", "v1").expect("valid plan")
+    plan(&fleet, &policy, "v2", "v1").expect("a valid fixture plan")
 }
