@@ -252,6 +252,38 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
     let slis = &policy.slis.ok;
     report.duplicates(Policy, "SLI", "slis", "name", slis.iter().map(|(i, s)| (*i, s.name.as_str())));
     for (i, sli) in slis {
+        match (&sli.ratio, &sli.quantile) {
+            (None, None) => report.at(
+                Policy,
+                &format!("spec.slis[{i}]"),
+                format!("SLI {:?} says nothing to measure", sli.name),
+                Some(
+                    "give `ratio: {errors: <counter>, total: <counter>}` or `quantile: {histogram: <name>, q: 0.95}`"
+                        .into(),
+                ),
+            ),
+            (Some(_), Some(_)) => report.at(
+                Policy,
+                &format!("spec.slis[{i}].quantile"),
+                format!("SLI {:?} gives both `ratio` and `quantile`", sli.name),
+                Some("an SLI measures one thing: split it into two SLIs".into()),
+            ),
+            (None, Some(quantile)) if !(quantile.q > 0.0 && quantile.q < 1.0) => report.at(
+                Policy,
+                &format!("spec.slis[{i}].quantile.q"),
+                format!("quantile {} of SLI {:?} is not between 0 and 1", quantile.q, sli.name),
+                Some("write the quantile as a fraction, e.g. 0.95 for p95".into()),
+            ),
+            _ => {}
+        }
+        if sli.min_events == 0 {
+            report.at(
+                Policy,
+                &format!("spec.slis[{i}].minEvents"),
+                format!("SLI {:?} has minEvents 0, so a single event could fail a tenant", sli.name),
+                Some("use at least 1; the default is 20".into()),
+            );
+        }
         if sli.max.is_none() && sli.max_ratio_to_control.is_none() {
             report.at(
                 Policy,

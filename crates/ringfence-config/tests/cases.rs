@@ -56,6 +56,7 @@ cases! {
     shared_resources,
     ring_membership,
     sli_without_limit,
+    sli_measures,
     release_rules,
     release_empty_command,
     no_cascade,

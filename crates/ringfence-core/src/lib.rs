@@ -8,6 +8,7 @@
 pub mod duration;
 pub mod engine;
 pub mod fixtures;
+pub mod judge;
 pub mod model;
 pub mod plan;
 

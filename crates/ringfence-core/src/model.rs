@@ -348,18 +348,139 @@ impl<'de> Deserialize<'de> for BatchSize {
     }
 }
 
-/// A service level indicator with the absolute limits the simple judge applies.
+/// A service level indicator: what to measure on each tenant, and the limits the judge applies.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Sli {
     /// Name, e.g. `checkout-error-rate` or `order-latency-p95`.
     pub name: String,
-    /// Highest acceptable value on a treated tenant (rate as a fraction, latency in milliseconds).
+    /// A rate: errors per event, from two counters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratio: Option<RatioMeasure>,
+    /// A latency quantile, from a histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<QuantileMeasure>,
+    /// Highest acceptable value on a treated tenant (a rate as a fraction, a latency in the histogram's
+    /// unit, usually seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
     /// Highest acceptable ratio of a treated tenant's value to the control tenants' value (e.g. 1.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_ratio_to_control: Option<f64>,
+    /// Events (the ratio's total, or the histogram's count) a tenant must have in its window before the
+    /// judge may fail it on this SLI: a single error in two checkouts is not a 50% error rate.
+    #[serde(default = "default_min_events")]
+    pub min_events: u64,
+}
+
+fn default_min_events() -> u64 {
+    20
+}
+
+/// A rate from two counters: `errors / total` over the observation window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RatioMeasure {
+    /// Counter of bad events, e.g. `storefront_checkouts_failed_total`.
+    pub errors: MetricSelector,
+    /// Counter of all events, e.g. `storefront_checkouts_started_total`.
+    pub total: MetricSelector,
+}
+
+/// A quantile of a histogram over the observation window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct QuantileMeasure {
+    /// The histogram's base name (its `_bucket` series are used), e.g. `storefront_order_creation_seconds`.
+    pub histogram: MetricSelector,
+    /// The quantile, between 0 and 1 exclusive, e.g. 0.95.
+    pub q: f64,
+}
+
+/// A metric name with optional exact label matches, written as in PromQL: `name` or
+/// `name{label="value",other="x"}`. All series of that name whose labels match are summed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricSelector {
+    /// Metric name.
+    pub name: String,
+    /// Labels that must match exactly.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl MetricSelector {
+    /// Whether a series with this name and labels is selected.
+    pub fn matches(&self, name: &str, labels: &BTreeMap<String, String>) -> bool {
+        name == self.name && self.labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
+impl std::str::FromStr for MetricSelector {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let valid_name = |n: &str| {
+            !n.is_empty()
+                && n.chars()
+                    .enumerate()
+                    .all(|(i, c)| c.is_ascii_alphabetic() || c == '_' || c == ':' || (i > 0 && c.is_ascii_digit()))
+        };
+        let (name, rest) = match s.find('{') {
+            Some(i) => (&s[..i], Some(&s[i..])),
+            None => (s, None),
+        };
+        let name = name.trim();
+        if !valid_name(name) {
+            return Err(format!(
+                "{s:?} is not a metric selector: write `metric_name` or `metric_name{{label=\"value\"}}`"
+            ));
+        }
+        let mut labels = BTreeMap::new();
+        if let Some(rest) = rest {
+            let inner = rest
+                .strip_prefix('{')
+                .and_then(|r| r.trim_end().strip_suffix('}'))
+                .ok_or_else(|| format!("{s:?}: the label list must end with `}}`"))?;
+            for pair in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                let (k, v) = pair.split_once('=').ok_or_else(|| format!("{s:?}: {pair:?} is not `label=\"value\"`"))?;
+                let (k, v) = (k.trim(), v.trim());
+                if k.ends_with('!') || k.ends_with('=') || v.starts_with('~') {
+                    return Err(format!("{s:?}: only exact matches (`label=\"value\"`) are supported"));
+                }
+                let v = v
+                    .strip_prefix('"')
+                    .and_then(|v| v.strip_suffix('"'))
+                    .ok_or_else(|| format!("{s:?}: the value of {k:?} must be in double quotes"))?;
+                if !valid_name(k) {
+                    return Err(format!("{s:?}: {k:?} is not a label name"));
+                }
+                labels.insert(k.to_owned(), v.to_owned());
+            }
+        }
+        Ok(MetricSelector { name: name.to_owned(), labels })
+    }
+}
+
+impl fmt::Display for MetricSelector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)?;
+        if !self.labels.is_empty() {
+            let labels: Vec<String> = self.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+            write!(f, "{{{}}}", labels.join(","))?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for MetricSelector {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for MetricSelector {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// A versioned, immutable release: what it is, where it comes from and how to migrate a tenant to it.
@@ -461,6 +582,18 @@ mod tests {
         assert_eq!(BatchSize::Percent(1).resolve(3), 1);
         assert_eq!(BatchSize::Count(4).resolve(2), 4);
         assert_eq!(BatchSize::Percent(100).resolve(0), 1);
+    }
+
+    #[test]
+    fn metric_selectors_parse_names_and_exact_labels() {
+        let s: MetricSelector = r#"http_requests_total{route="/checkout", outcome="server_error"}"#.parse().unwrap();
+        assert_eq!(s.name, "http_requests_total");
+        assert_eq!(s.labels["outcome"], "server_error");
+        assert_eq!(s.to_string().parse::<MetricSelector>().unwrap(), s);
+        assert!("orders_total".parse::<MetricSelector>().unwrap().labels.is_empty());
+        for bad in ["", "9lives", "x{a=b}", r#"x{a=~"b"}"#, r#"x{a!="b"}"#, r#"x{a="b""#] {
+            assert!(bad.parse::<MetricSelector>().is_err(), "{bad:?} should be rejected");
+        }
     }
 
     #[test]
