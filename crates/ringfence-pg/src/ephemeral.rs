@@ -24,12 +24,11 @@
 
 use std::collections::BTreeSet;
 use std::env;
-use std::ffi::OsStr;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -38,7 +37,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, User, geteuid};
 use tempfile::TempDir;
 
-use crate::{PgBinaries, PgError};
+use crate::process::{describe, run};
+use crate::quote::quote_ident;
+use crate::{PgBinaries, PgError, PgTarget};
 
 /// The only address the server listens on.
 const HOST: &str = "127.0.0.1";
@@ -209,19 +210,12 @@ impl EphemeralCluster {
     /// Runs `sql` with `psql` in database `db`, stopping at the first error; returns the rows
     /// printed unaligned, one per line, `|` between columns, without headers or command tags.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, PgError> {
-        let mut cmd = Command::new(self.binaries.psql());
-        cmd.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d"]).arg(self.conninfo(db)).args(["-f", "-"]);
-        // The caller's libpq environment (PGSSLMODE, PGOPTIONS, PGSERVICE...) must not
-        // reconfigure a connection to our private server.
-        for (key, _) in env::vars_os() {
-            if key.as_encoded_bytes().starts_with(b"PG") {
-                cmd.env_remove(key);
-            }
-        }
-        cmd.env("PGCONNECT_TIMEOUT", "10").env("LC_ALL", "C");
-        let command = format!("psql -d {db} on port {} (SQL: {})", self.port, preview(sql));
-        let output = run_with_stdin(cmd, &command, sql)?;
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+        crate::target::psql(&self.binaries, &self.target(), db, sql)
+    }
+
+    /// How to reach this cluster as its superuser (trust authentication, so no password).
+    pub fn target(&self) -> PgTarget {
+        PgTarget::new(HOST, self.port, SUPERUSER)
     }
 
     /// Creates database `name` (quoted, so any name works).
@@ -381,10 +375,6 @@ impl EphemeralCluster {
         cmd.current_dir(&self.root).env("LC_ALL", "C").env_remove("PGDATA").stdin(Stdio::null());
         cmd
     }
-
-    fn conninfo(&self, db: &str) -> String {
-        format!("host={HOST} port={} user={SUPERUSER} dbname={}", self.port, conninfo_quote(db))
-    }
 }
 
 impl Drop for EphemeralCluster {
@@ -456,16 +446,6 @@ fn conf_quote(value: &str) -> String {
     format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-/// A libpq conninfo value: single-quoted, with `\` and `'` escaped.
-fn conninfo_quote(value: &str) -> String {
-    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "\\'"))
-}
-
-/// An SQL identifier in double quotes.
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 fn percent_encode(text: &str) -> String {
     text.bytes()
@@ -474,15 +454,6 @@ fn percent_encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// The first line of `sql`, shortened, for error messages.
-fn preview(sql: &str) -> String {
-    let flat = sql.split_whitespace().collect::<Vec<_>>().join(" ");
-    match flat.char_indices().nth(100) {
-        Some((cut, _)) => format!("{}…", &flat[..cut]),
-        None => flat,
-    }
 }
 
 /// The last `lines` lines of `path` written after byte `from`.
@@ -500,45 +471,6 @@ fn read_tail(path: &Path, from: u64, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-/// A command line for humans (environment and uid not shown).
-fn describe(cmd: &Command) -> String {
-    std::iter::once(cmd.get_program()).chain(cmd.get_args()).map(OsStr::to_string_lossy).collect::<Vec<_>>().join(" ")
-}
-
-fn run(mut cmd: Command) -> Result<Output, PgError> {
-    let command = describe(&cmd);
-    let output = cmd.output().map_err(|source| PgError::Spawn { command: command.clone(), source })?;
-    check(command, output)
-}
-
-fn run_with_stdin(mut cmd: Command, command: &str, input: &str) -> Result<Output, PgError> {
-    let spawn_error = |source| PgError::Spawn { command: command.to_owned(), source };
-    let mut child =
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(spawn_error)?;
-    let mut stdin = child.stdin.take().expect("stdin is piped");
-    let input = input.to_owned();
-    // Writing from another thread avoids a deadlock when psql fills stdout before reading all input.
-    let writer = thread::spawn(move || {
-        // A write error means psql exited early; its exit status and stderr say why.
-        let _ = stdin.write_all(input.as_bytes());
-    });
-    let output = child.wait_with_output().map_err(spawn_error)?;
-    let _ = writer.join();
-    check(command.to_owned(), output)
-}
-
-fn check(command: String, output: Output) -> Result<Output, PgError> {
-    if output.status.success() {
-        Ok(output)
-    } else {
-        Err(PgError::CommandFailed {
-            command,
-            status: output.status,
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -546,8 +478,6 @@ mod tests {
     #[test]
     fn quoting() {
         assert_eq!(conf_quote(r"/tmp/it's\here"), r"'/tmp/it''s\\here'");
-        assert_eq!(conninfo_quote(r"a'b\c"), r"'a\'b\\c'");
-        assert_eq!(quote_ident(r#"shop "eu""#), r#""shop ""eu""""#);
         assert_eq!(percent_encode("shop-1_a.b~c"), "shop-1_a.b~c");
         assert_eq!(percent_encode("a b/ä"), "a%20b%2F%C3%A4");
     }

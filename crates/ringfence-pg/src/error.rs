@@ -4,6 +4,8 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
+use crate::restore::{RestoreFailureState, RestoreStage};
+
 /// What to tell a user whose machine has no usable PostgreSQL; shared by every "not found" message.
 pub(crate) const INSTALL_ADVICE: &str = "install PostgreSQL: on Debian/Ubuntu run \
 `apt-get install -y postgresql` as root (or `scripts/ensure-deps`, which does it for you); \
@@ -63,12 +65,116 @@ pub enum PgError {
     /// A program ran and exited unsuccessfully.
     #[error("`{command}` failed ({status}):\n{}", stderr.trim_end())]
     CommandFailed {
-        /// The command line, for humans.
+        /// The command line (and for psql the database and SQL), for humans; never a password.
         command: String,
         /// How it exited.
         status: ExitStatus,
-        /// What it printed on stderr.
+        /// The last lines it printed on stderr.
         stderr: String,
+    },
+
+    /// A program succeeded but printed something we cannot interpret.
+    #[error("`{command}` printed something unexpected: {detail}\n  fix: is this a PostgreSQL server >= 13?")]
+    UnexpectedOutput {
+        /// The command line, for humans.
+        command: String,
+        /// What was printed and why it does not fit.
+        detail: String,
+    },
+
+    /// A database name or restore point label that cannot be used.
+    #[error("{what} {name:?} cannot be used: {reason}")]
+    InvalidName {
+        /// "database name" or "restore point label".
+        what: &'static str,
+        /// The name as given.
+        name: String,
+        /// Why not, and what would work.
+        reason: String,
+    },
+
+    /// The tenant database does not exist on the cluster we were told it lives on.
+    #[error(
+        "database \"{database}\" does not exist on {server}\n  \
+         fix: check the tenant's database name and cluster in the fleet configuration \
+         (`psql -l` on that cluster lists its databases)"
+    )]
+    DatabaseNotFound {
+        /// The database we looked for.
+        database: String,
+        /// `user@host:port` of the cluster.
+        server: String,
+    },
+
+    /// A restore point file with this name exists already; it is never overwritten.
+    #[error(
+        "restore point file {} already exists and is never overwritten (it may be the only good copy)\n  \
+         fix: if a previous attempt recorded it, use that restore point (verify it first); \
+         otherwise take the new one under another label",
+        path.display()
+    )]
+    RestorePointExists {
+        /// The file that is in the way.
+        path: PathBuf,
+    },
+
+    /// A dump was written but does not hold what a restore point needs.
+    #[error(
+        "the dump of database \"{database}\" at {} is not a usable restore point: {detail}\n  \
+         fix: take the restore point again; if this repeats, run `pg_restore --list` on the file \
+         and check the server log",
+        path.display()
+    )]
+    DumpIncomplete {
+        /// The database that was dumped.
+        database: String,
+        /// The dump file (not kept under its final name).
+        path: PathBuf,
+        /// What was missing.
+        detail: String,
+    },
+
+    /// The restore point's file is missing or is not the file that was recorded.
+    #[error(
+        "restore point of database \"{database}\" at {} cannot be trusted: {detail}\n  \
+         nothing was restored; the database was not touched\n  \
+         fix: find the file recorded with sha256 {expected_sha256} (backups of the restore point \
+         directory), or choose another restore point",
+        path.display()
+    )]
+    RestorePointUnusable {
+        /// The database the restore point belongs to.
+        database: String,
+        /// The recorded file.
+        path: PathBuf,
+        /// The recorded SHA-256.
+        expected_sha256: String,
+        /// What is wrong: missing, size or checksum differ, unreadable archive.
+        detail: String,
+    },
+
+    /// A restore did not finish; the tenant database still holds what it held before the call.
+    #[error(
+        "restoring database \"{database}\" on {server} from {} failed while {stage}:\n{source}\n  \
+         state now: {state}\n  \
+         fix: remove the cause above and restore again from the same restore point \
+         (a new attempt first drops what an earlier one left)",
+        dump.display()
+    )]
+    RestoreFailed {
+        /// The tenant database.
+        database: String,
+        /// `user@host:port` of its cluster.
+        server: String,
+        /// The dump file.
+        dump: PathBuf,
+        /// The step that failed.
+        stage: RestoreStage,
+        /// What the failure left behind, for the controller to record.
+        state: Box<RestoreFailureState>,
+        /// The underlying failure.
+        #[source]
+        source: Box<PgError>,
     },
 
     /// The server did not come up; the server log usually says why.

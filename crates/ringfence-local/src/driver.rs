@@ -1,0 +1,550 @@
+//! The local process driver: carries out the engine's steps on tenants that are app processes on
+//! loopback ports with their databases on local PostgreSQL clusters.
+//!
+//! Each step runs on a thread of its own and reports through a channel that [`Driver::wait`] reads, so
+//! a slow migration on one tenant does not hold up another. What each step does:
+//! - restore point: maintenance mode on, then a verified `pg_dump` (see `ringfence_pg::restore`); its
+//!   record is written beside the dump so a rollback after a controller crash can find it;
+//! - migrate: the release's migration command, run through a small shell wrapper that records its own
+//!   pid and, at the end, its exit status in files — so after a crash the driver can tell a migration
+//!   that finished, one still running and one that died, and never starts one twice;
+//! - switch: stop the tenant's process, start the new version's, wait until `/health` reports it, then
+//!   maintenance mode off;
+//! - health check: `/health` answers 200 with the new version;
+//! - rollback: restore the database from the restore point when asked, start the previous version,
+//!   maintenance mode off.
+//!
+//! Observation scrapes `/metrics` of the treated tenant and of control tenants (serving the previous
+//! version, not in flight) every interval and asks the simple judge; a failure is reported at once.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use ringfence_core::engine::{Action, Event, StepId, StepKind, Verdict};
+use ringfence_core::judge::{Judgement, Scrape, Window, judge};
+use ringfence_core::model::{Sli, TenantId};
+use ringfence_pg::binaries::PgBinaries;
+use ringfence_pg::restore::{RestorePoint, restore, take_restore_point, verify_restore_point};
+use ringfence_pg::target::PgTarget;
+use ringfence_runtime::{Driver, DriverError, Reconciled};
+use serde_json::json;
+
+use crate::LocalError;
+use crate::metrics::{get, scrape};
+use crate::supervisor::Supervisor;
+
+/// Command templates for the tenant app. Placeholders: `{tenant}`, `{database}`, `{cluster}`, `{host}`,
+/// `{port}` (the database's), `{user}`, `{database_url}`, `{app_port}`, `{version}`, and for
+/// maintenance `{state}` (`on` or `off`).
+#[derive(Clone, Debug)]
+pub struct AppCommands {
+    /// Serves a tenant at a version.
+    pub serve: Vec<String>,
+    /// Turns a tenant's maintenance mode on or off.
+    pub maintenance: Vec<String>,
+}
+
+/// One tenant as the local driver sees it.
+#[derive(Clone, Debug)]
+pub struct LocalTenant {
+    /// Id.
+    pub id: TenantId,
+    /// Its database cluster.
+    pub cluster: String,
+    /// How to reach that cluster.
+    pub target: PgTarget,
+    /// Its database.
+    pub database: String,
+    /// The loopback port its app listens on.
+    pub port: u16,
+}
+
+/// The release being rolled out, as far as the driver needs it.
+#[derive(Clone, Debug)]
+pub struct LocalRelease {
+    /// New version.
+    pub version: String,
+    /// Version it replaces.
+    pub previous: String,
+    /// Migration command template (same placeholders as [`AppCommands`]; `{version}` is the new one,
+    /// `{previous}` the old one).
+    pub migration: Vec<String>,
+}
+
+/// Everything the local driver needs.
+#[derive(Clone, Debug)]
+pub struct LocalFleet {
+    /// Restore points, logs, pid files and step records go here.
+    pub work_dir: PathBuf,
+    /// How to run the app.
+    pub app: AppCommands,
+    /// The tenants.
+    pub tenants: Vec<LocalTenant>,
+    /// SLIs the judge applies during observation.
+    pub slis: Vec<Sli>,
+    /// Time between two scrapes of an observed tenant.
+    pub scrape_interval: Duration,
+    /// How long a started app may take to answer `/health`.
+    pub health_timeout: Duration,
+    /// PostgreSQL client programs.
+    pub pg: PgBinaries,
+}
+
+impl LocalFleet {
+    fn tenant(&self, id: &TenantId) -> Result<&LocalTenant, LocalError> {
+        self.tenants.iter().find(|t| &t.id == id).ok_or_else(|| LocalError::UnknownTenant(id.to_string()))
+    }
+}
+
+struct Shared {
+    fleet: LocalFleet,
+    release: LocalRelease,
+    supervisor: Mutex<Supervisor>,
+    /// Tenants with a step running: never a control.
+    busy: Mutex<BTreeSet<TenantId>>,
+    observing: Mutex<BTreeMap<TenantId, Arc<AtomicBool>>>,
+    judgements: Mutex<BTreeMap<TenantId, Judgement>>,
+}
+
+/// The driver. Dropping it stops every app process it started or adopted.
+pub struct LocalDriver {
+    shared: Arc<Shared>,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+}
+
+impl LocalDriver {
+    /// A driver for `release` over `fleet`. App processes a previous controller left running are adopted.
+    pub fn new(fleet: LocalFleet, release: LocalRelease) -> Result<Self, LocalError> {
+        for dir in ["apps", "restore-points", "steps"] {
+            let path = fleet.work_dir.join(dir);
+            fs::create_dir_all(&path).map_err(|e| LocalError::io(&path, e))?;
+        }
+        let supervisor = Supervisor::new(&fleet.work_dir.join("apps"))?;
+        let (tx, rx) = channel();
+        let shared = Shared {
+            fleet,
+            release,
+            supervisor: Mutex::new(supervisor),
+            busy: Mutex::new(BTreeSet::new()),
+            observing: Mutex::new(BTreeMap::new()),
+            judgements: Mutex::new(BTreeMap::new()),
+        };
+        Ok(LocalDriver { shared: Arc::new(shared), tx, rx })
+    }
+
+    /// Starts every tenant that is not running yet at `version` (the fleet before the release), and
+    /// waits until each is healthy.
+    pub fn start_fleet(&self, version: &str) -> Result<(), LocalError> {
+        for tenant in &self.shared.fleet.tenants {
+            if self.shared.supervisor.lock().expect("supervisor").get(tenant.id.as_str()).is_some() {
+                continue;
+            }
+            start_app(&self.shared, tenant, version)?;
+        }
+        Ok(())
+    }
+
+    /// The version each tenant's process serves now.
+    pub fn versions(&self) -> BTreeMap<TenantId, Option<String>> {
+        let supervisor = self.shared.supervisor.lock().expect("supervisor");
+        self.shared
+            .fleet
+            .tenants
+            .iter()
+            .map(|t| (t.id.clone(), supervisor.get(t.id.as_str()).map(|a| a.version.clone())))
+            .collect()
+    }
+
+    /// The judge's latest findings per observed tenant (the numbers behind each verdict).
+    pub fn judgements(&self) -> BTreeMap<TenantId, Judgement> {
+        self.shared.judgements.lock().expect("judgements").clone()
+    }
+
+    /// Stops every app process.
+    pub fn stop_all(&self) {
+        for flag in self.shared.observing.lock().expect("observing").values() {
+            flag.store(true, Ordering::SeqCst);
+        }
+        self.shared.supervisor.lock().expect("supervisor").stop_all();
+    }
+
+    fn spawn_step(
+        &self,
+        step: StepId,
+        work: impl FnOnce(&Shared) -> Result<serde_json::Value, String> + Send + 'static,
+    ) {
+        let shared = Arc::clone(&self.shared);
+        let tx = self.tx.clone();
+        shared.busy.lock().expect("busy").insert(step.tenant.clone());
+        std::thread::spawn(move || {
+            let result = work(&shared);
+            shared.busy.lock().expect("busy").remove(&step.tenant);
+            let event = match result {
+                Ok(detail) => Event::StepSucceeded { step, detail },
+                Err(reason) => Event::StepFailed { step, reason },
+            };
+            let _ = tx.send(event);
+        });
+    }
+}
+
+impl Drop for LocalDriver {
+    fn drop(&mut self) {
+        self.stop_all();
+    }
+}
+
+/// Fills `{placeholders}` in a command template.
+fn fill(template: &[String], vars: &BTreeMap<&str, String>) -> Vec<String> {
+    template
+        .iter()
+        .map(|arg| {
+            let mut out = arg.clone();
+            for (k, v) in vars {
+                out = out.replace(&format!("{{{k}}}"), v);
+            }
+            out
+        })
+        .collect()
+}
+
+fn vars(shared: &Shared, tenant: &LocalTenant, version: &str) -> BTreeMap<&'static str, String> {
+    let t = &tenant.target;
+    BTreeMap::from([
+        ("tenant", tenant.id.to_string()),
+        ("database", tenant.database.clone()),
+        ("cluster", tenant.cluster.clone()),
+        ("host", t.host.clone()),
+        ("port", t.port.to_string()),
+        ("user", t.user.clone()),
+        ("database_url", format!("postgres://{}@{}:{}/{}", t.user, t.host, t.port, tenant.database)),
+        ("app_port", tenant.port.to_string()),
+        ("version", version.to_owned()),
+        ("previous", shared.release.previous.clone()),
+    ])
+}
+
+/// Runs a command to completion, with the cluster's password (if any) in the environment only.
+fn run(command: &[String], target: &PgTarget, log: &Path) -> Result<(), String> {
+    let (program, args) = command.split_first().ok_or("empty command")?;
+    let out =
+        fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new(program);
+    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    if let Some(password) = &target.password {
+        cmd.env("PGPASSWORD", password.expose());
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run {program}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{} exited with {status} (log: {})", command.join(" "), log.display()))
+    }
+}
+
+fn maintenance(shared: &Shared, tenant: &LocalTenant, on: bool) -> Result<(), String> {
+    let mut v = vars(shared, tenant, &shared.release.version);
+    v.insert("state", if on { "on" } else { "off" }.into());
+    let log = shared.fleet.work_dir.join("steps").join(format!("{}.log", tenant.id));
+    run(&fill(&shared.fleet.app.maintenance, &v), &tenant.target, &log)
+}
+
+/// Starts the tenant's app at `version` and waits until `/health` reports that version.
+fn start_app(shared: &Shared, tenant: &LocalTenant, version: &str) -> Result<(), LocalError> {
+    let command = fill(&shared.fleet.app.serve, &vars(shared, tenant, version));
+    shared.supervisor.lock().expect("supervisor").start(tenant.id.as_str(), version, tenant.port, &command)?;
+    let url = format!("http://127.0.0.1:{}/health", tenant.port);
+    let deadline = std::time::Instant::now() + shared.fleet.health_timeout;
+    loop {
+        if let Ok((200, body)) = get(&url, Duration::from_secs(2))
+            && body.contains(&format!("\"{version}\""))
+        {
+            return Ok(());
+        }
+        if let Some(status) = shared.supervisor.lock().expect("supervisor").exited(tenant.id.as_str()) {
+            return Err(LocalError::AppDied { tenant: tenant.id.to_string(), version: version.to_owned(), status });
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(LocalError::Unhealthy {
+                tenant: tenant.id.to_string(),
+                url,
+                waited: shared.fleet.health_timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn restore_point_record(shared: &Shared, tenant: &TenantId) -> PathBuf {
+    shared.fleet.work_dir.join("restore-points").join(format!("{tenant}-{}.json", shared.release.version))
+}
+
+fn step_base(shared: &Shared, step: &StepId) -> PathBuf {
+    shared
+        .fleet
+        .work_dir
+        .join("steps")
+        .join(format!("{}-{}-{}-{}", step.tenant, step.kind, shared.release.version, step.attempt))
+}
+
+fn take(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, String> {
+    maintenance(shared, tenant, true)?;
+    let dir = shared.fleet.work_dir.join("restore-points");
+    // A label of its own per attempt: a restore point file is never overwritten.
+    let label = format!("{}-{}", shared.release.version, Timestamp::now().as_millisecond());
+    let point = take_restore_point(&shared.fleet.pg, &tenant.target, &tenant.database, &dir, &label)
+        .map_err(|e| e.to_string())?;
+    let record = restore_point_record(shared, &tenant.id);
+    let text = serde_json::to_vec_pretty(&point).expect("restore points serialise");
+    let tmp = record.with_extension("tmp");
+    fs::write(&tmp, text).and_then(|()| fs::rename(&tmp, &record)).map_err(|e| format!("{}: {e}", record.display()))?;
+    Ok(serde_json::to_value(&point).expect("restore points serialise"))
+}
+
+/// Runs the migration through `sh`, which records its pid first and its exit status last, so a driver
+/// started after a crash can tell what became of it.
+fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_json::Value, String> {
+    let command = fill(&shared.release.migration, &vars(shared, tenant, &shared.release.version));
+    let script = r#"echo $$ > "$0.pid"; "$@" >> "$0.log" 2>&1; code=$?; echo $code > "$0.status.tmp"; mv "$0.status.tmp" "$0.status"; exit $code"#;
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).arg(base).args(&command).stdin(Stdio::null());
+    if let Some(password) = &tenant.target.password {
+        cmd.env("PGPASSWORD", password.expose());
+    }
+    let started = std::time::Instant::now();
+    let status = cmd.status().map_err(|e| format!("cannot run the migration: {e}"))?;
+    let log = base.with_extension("log");
+    if status.success() {
+        Ok(json!({ "command": command, "seconds": started.elapsed().as_secs_f64(), "log": log.display().to_string() }))
+    } else {
+        Err(format!("migration `{}` exited with {status}; log: {}", command.join(" "), log.display()))
+    }
+}
+
+fn health(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, String> {
+    let url = format!("http://127.0.0.1:{}/health", tenant.port);
+    let (status, body) = get(&url, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    let version = &shared.release.version;
+    if status == 200 && body.contains(&format!("\"{version}\"")) {
+        Ok(json!({ "url": url, "status": status }))
+    } else {
+        Err(format!("{url} answered {status}, not version {version}: {body}"))
+    }
+}
+
+fn roll_back(shared: &Shared, tenant: &LocalTenant, restore_database: bool) -> Result<serde_json::Value, String> {
+    let mut detail = json!({ "version": shared.release.previous });
+    if restore_database {
+        let record = restore_point_record(shared, &tenant.id);
+        let text = fs::read(&record).map_err(|e| format!("no restore point record {}: {e}", record.display()))?;
+        let point: RestorePoint = serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", record.display()))?;
+        maintenance(shared, tenant, true)?;
+        // The app holds connections to the database; stop it before the database is replaced.
+        shared.supervisor.lock().expect("supervisor").stop(tenant.id.as_str()).map_err(|e| e.to_string())?;
+        let report = restore(&shared.fleet.pg, &tenant.target, &point).map_err(|e| e.to_string())?;
+        detail["restored_from"] = json!(point.path);
+        detail["restore"] = serde_json::to_value(&report).unwrap_or_default();
+    }
+    let running = shared.supervisor.lock().expect("supervisor").get(tenant.id.as_str()).map(|a| a.version.clone());
+    if running.as_deref() != Some(shared.release.previous.as_str()) {
+        start_app(shared, tenant, &shared.release.previous).map_err(|e| e.to_string())?;
+    }
+    maintenance(shared, tenant, false)?;
+    Ok(detail)
+}
+
+fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<AtomicBool>, tx: Sender<Event>) {
+    let Ok(treated) = shared.fleet.tenant(&tenant).cloned() else { return };
+    let url = |t: &LocalTenant| format!("http://127.0.0.1:{}/metrics", t.port);
+    let controls: Vec<LocalTenant> = {
+        let supervisor = shared.supervisor.lock().expect("supervisor");
+        let busy = shared.busy.lock().expect("busy");
+        let observing = shared.observing.lock().expect("observing");
+        shared
+            .fleet
+            .tenants
+            .iter()
+            .filter(|t| t.id != tenant && !busy.contains(&t.id) && !observing.contains_key(&t.id))
+            .filter(|t| supervisor.get(t.id.as_str()).is_some_and(|a| a.version == shared.release.previous))
+            .cloned()
+            .collect()
+    };
+    let timeout = Duration::from_secs(5);
+    let scrape_all = || -> (Option<Scrape>, Vec<Option<Scrape>>) {
+        let now = Timestamp::now();
+        (
+            scrape(&url(&treated), now, timeout).ok(),
+            controls.iter().map(|c| scrape(&url(c), now, timeout).ok()).collect(),
+        )
+    };
+    let (first_treated, first_controls) = scrape_all();
+    let mut start_treated = first_treated.unwrap_or_default();
+    while !stop.load(Ordering::SeqCst) && Timestamp::now() < until {
+        std::thread::sleep(shared.fleet.scrape_interval);
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let (now_treated, now_controls) = scrape_all();
+        let Some(now_treated) = now_treated else { continue };
+        if start_treated.series.is_empty() {
+            start_treated = now_treated.clone();
+            continue;
+        }
+        let windows: Vec<Window<'_>> = first_controls
+            .iter()
+            .zip(&now_controls)
+            .filter_map(|(a, b)| Some(Window { start: a.as_ref()?, end: b.as_ref()? }))
+            .collect();
+        let judgement = judge(&shared.fleet.slis, Window { start: &start_treated, end: &now_treated }, &windows);
+        let failed = matches!(judgement.verdict, Verdict::Fail { .. });
+        let verdict = judgement.verdict.clone();
+        shared.judgements.lock().expect("judgements").insert(tenant.clone(), judgement);
+        if failed {
+            let _ = tx.send(Event::Observation { tenant, verdict });
+            return;
+        }
+    }
+}
+
+impl Driver for LocalDriver {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+
+    fn start_step(&mut self, action: &Action) -> Result<(), DriverError> {
+        let step = action.step().ok_or_else(|| DriverError(format!("{action:?} is not a step")))?.clone();
+        let tenant = self.shared.fleet.tenant(&step.tenant).map_err(|e| DriverError(e.to_string()))?.clone();
+        match action {
+            Action::TakeRestorePoint { .. } => self.spawn_step(step, move |s| take(s, &tenant)),
+            Action::RunMigration { .. } => {
+                let base = step_base(&self.shared, &step);
+                self.spawn_step(step, move |s| migrate(s, &tenant, &base))
+            }
+            Action::SwitchVersion { version, .. } => {
+                let version = version.clone();
+                self.spawn_step(step, move |s| {
+                    start_app(s, &tenant, &version).map_err(|e| e.to_string())?;
+                    maintenance(s, &tenant, false)?;
+                    Ok(json!({ "version": version, "port": tenant.port }))
+                })
+            }
+            Action::CheckHealth { .. } => self.spawn_step(step, move |s| health(s, &tenant)),
+            Action::RollBack { restore_database, .. } => {
+                let restore_database = *restore_database;
+                self.spawn_step(step, move |s| roll_back(s, &tenant, restore_database))
+            }
+            other => return Err(DriverError(format!("{other:?} is not a step"))),
+        }
+        Ok(())
+    }
+
+    fn start_observation(&mut self, tenant: &TenantId, until: Timestamp) -> Result<(), DriverError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        if let Some(old) = self.shared.observing.lock().expect("observing").insert(tenant.clone(), Arc::clone(&stop)) {
+            old.store(true, Ordering::SeqCst);
+        }
+        let (shared, tx, tenant) = (Arc::clone(&self.shared), self.tx.clone(), tenant.clone());
+        std::thread::spawn(move || observe(shared, tenant, until, stop, tx));
+        Ok(())
+    }
+
+    fn stop_observation(&mut self, tenant: &TenantId) -> Result<(), DriverError> {
+        if let Some(flag) = self.shared.observing.lock().expect("observing").remove(tenant) {
+            flag.store(true, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    fn wait(&mut self, wake: Option<Timestamp>) -> Result<Vec<Event>, DriverError> {
+        // Without a wake time something is in flight and will report; look again every minute anyway.
+        let timeout = match wake {
+            Some(at) => Duration::try_from(at - Timestamp::now()).unwrap_or(Duration::ZERO),
+            None => Duration::from_secs(60),
+        };
+        let mut events = match self.rx.recv_timeout(timeout) {
+            Ok(event) => vec![event],
+            Err(RecvTimeoutError::Timeout) => return Ok(vec![]),
+            Err(RecvTimeoutError::Disconnected) => return Err(DriverError("the driver's event channel closed".into())),
+        };
+        events.extend(self.rx.try_iter());
+        Ok(events)
+    }
+
+    fn reconcile(&mut self, action: &Action) -> Result<Reconciled, DriverError> {
+        let step = action.step().ok_or_else(|| DriverError(format!("{action:?} is not a step")))?.clone();
+        match step.kind {
+            StepKind::RestorePoint => {
+                let record = restore_point_record(&self.shared, &step.tenant);
+                let point: Option<RestorePoint> = fs::read(&record).ok().and_then(|t| serde_json::from_slice(&t).ok());
+                match point {
+                    Some(point) if verify_restore_point(&self.shared.fleet.pg, &point).is_ok() => {
+                        Ok(Reconciled::Finished(Event::StepSucceeded {
+                            step,
+                            detail: serde_json::to_value(&point).expect("serialisable"),
+                        }))
+                    }
+                    // Taking a restore point changes nothing but maintenance mode: safe to take again.
+                    _ => Ok(Reconciled::NotStarted),
+                }
+            }
+            StepKind::Migrate => {
+                let base = step_base(&self.shared, &step);
+                let status_file = PathBuf::from(format!("{}.status", base.display()));
+                let pid_file = PathBuf::from(format!("{}.pid", base.display()));
+                if let Ok(code) = fs::read_to_string(&status_file) {
+                    return Ok(Reconciled::Finished(migration_result(step, code.trim(), &base)));
+                }
+                let Ok(pid) = fs::read_to_string(&pid_file) else { return Ok(Reconciled::NotStarted) };
+                let alive = fs::metadata(format!("/proc/{}", pid.trim())).is_ok();
+                if !alive {
+                    return Ok(Reconciled::Finished(Event::StepFailed {
+                        step,
+                        reason: "the migration was interrupted: its process is gone and left no exit status, so the database may be half-migrated".into(),
+                    }));
+                }
+                // Still running (it outlived the controller): report when its status appears.
+                let (tx, busy) = (self.tx.clone(), Arc::clone(&self.shared));
+                busy.busy.lock().expect("busy").insert(step.tenant.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        if let Ok(code) = fs::read_to_string(&status_file) {
+                            busy.busy.lock().expect("busy").remove(&step.tenant);
+                            let _ = tx.send(migration_result(step, code.trim(), &base));
+                            return;
+                        }
+                        if fs::metadata(format!("/proc/{}", pid.trim())).is_err() && fs::metadata(&status_file).is_err()
+                        {
+                            busy.busy.lock().expect("busy").remove(&step.tenant);
+                            let _ = tx.send(Event::StepFailed {
+                                step,
+                                reason: "the migration process vanished without an exit status".into(),
+                            });
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                });
+                Ok(Reconciled::Running)
+            }
+            // Switching, checking health and rolling back converge on the same state when repeated.
+            StepKind::Switch | StepKind::HealthCheck | StepKind::Rollback => Ok(Reconciled::NotStarted),
+        }
+    }
+}
+
+fn migration_result(step: StepId, code: &str, base: &Path) -> Event {
+    if code == "0" {
+        Event::StepSucceeded { step, detail: json!({ "log": format!("{}.log", base.display()), "reconciled": true }) }
+    } else {
+        Event::StepFailed { step, reason: format!("migration exited with {code}; log: {}.log", base.display()) }
+    }
+}
