@@ -97,6 +97,13 @@ pub struct LocalFleet {
     pub pg: PgBinaries,
 }
 
+impl Shared {
+    /// The release being carried out now.
+    fn release(&self) -> Arc<LocalRelease> {
+        Arc::clone(&self.release.lock().expect("release"))
+    }
+}
+
 impl LocalFleet {
     fn tenant(&self, id: &TenantId) -> Result<&LocalTenant, LocalError> {
         self.tenants.iter().find(|t| &t.id == id).ok_or_else(|| LocalError::UnknownTenant(id.to_string()))
@@ -105,7 +112,7 @@ impl LocalFleet {
 
 struct Shared {
     fleet: LocalFleet,
-    release: LocalRelease,
+    release: Mutex<Arc<LocalRelease>>,
     supervisor: Mutex<Supervisor>,
     /// Tenants with a step running: never a control.
     busy: Mutex<BTreeSet<TenantId>>,
@@ -131,7 +138,7 @@ impl LocalDriver {
         let (tx, rx) = channel();
         let shared = Shared {
             fleet,
-            release,
+            release: Mutex::new(Arc::new(release)),
             supervisor: Mutex::new(supervisor),
             busy: Mutex::new(BTreeSet::new()),
             observing: Mutex::new(BTreeMap::new()),
@@ -150,6 +157,14 @@ impl LocalDriver {
             start_app(&self.shared, tenant, version)?;
         }
         Ok(())
+    }
+
+    /// Carries out `release` from now on, with the same running tenants (the next release of a demo or
+    /// a fleet). Steps of the previous release must have finished.
+    pub fn set_release(&self, release: LocalRelease) {
+        *self.shared.release.lock().expect("release") = Arc::new(release);
+        // Verdicts belong to the release they judged.
+        self.shared.judgements.lock().expect("judgements").clear();
     }
 
     /// The version each tenant's process serves now.
@@ -228,7 +243,7 @@ fn vars(shared: &Shared, tenant: &LocalTenant, version: &str) -> BTreeMap<&'stat
         ("database_url", format!("postgres://{}@{}:{}/{}", t.user, t.host, t.port, tenant.database)),
         ("app_port", tenant.port.to_string()),
         ("version", version.to_owned()),
-        ("previous", shared.release.previous.clone()),
+        ("previous", shared.release().previous.clone()),
     ])
 }
 
@@ -252,7 +267,7 @@ fn run(command: &[String], target: &PgTarget, log: &Path) -> Result<(), String> 
 }
 
 fn maintenance(shared: &Shared, tenant: &LocalTenant, on: bool) -> Result<(), String> {
-    let mut v = vars(shared, tenant, &shared.release.version);
+    let mut v = vars(shared, tenant, &shared.release().version);
     v.insert("state", if on { "on" } else { "off" }.into());
     let log = shared.fleet.work_dir.join("steps").join(format!("{}.log", tenant.id));
     run(&fill(&shared.fleet.app.maintenance, &v), &tenant.target, &log)
@@ -285,22 +300,24 @@ fn start_app(shared: &Shared, tenant: &LocalTenant, version: &str) -> Result<(),
 }
 
 fn restore_point_record(shared: &Shared, tenant: &TenantId) -> PathBuf {
-    shared.fleet.work_dir.join("restore-points").join(format!("{tenant}-{}.json", shared.release.version))
+    shared.fleet.work_dir.join("restore-points").join(format!("{tenant}-{}.json", shared.release().version))
 }
 
 fn step_base(shared: &Shared, step: &StepId) -> PathBuf {
-    shared
-        .fleet
-        .work_dir
-        .join("steps")
-        .join(format!("{}-{}-{}-{}", step.tenant, step.kind, shared.release.version, step.attempt))
+    shared.fleet.work_dir.join("steps").join(format!(
+        "{}-{}-{}-{}",
+        step.tenant,
+        step.kind,
+        shared.release().version,
+        step.attempt
+    ))
 }
 
 fn take(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, String> {
     maintenance(shared, tenant, true)?;
     let dir = shared.fleet.work_dir.join("restore-points");
     // A label of its own per attempt: a restore point file is never overwritten.
-    let label = format!("{}-{}", shared.release.version, Timestamp::now().as_millisecond());
+    let label = format!("{}-{}", shared.release().version, Timestamp::now().as_millisecond());
     let point = take_restore_point(&shared.fleet.pg, &tenant.target, &tenant.database, &dir, &label)
         .map_err(|e| e.to_string())?;
     let record = restore_point_record(shared, &tenant.id);
@@ -313,7 +330,7 @@ fn take(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, Stri
 /// Runs the migration through `sh`, which records its pid first and its exit status last, so a driver
 /// started after a crash can tell what became of it.
 fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_json::Value, String> {
-    let command = fill(&shared.release.migration, &vars(shared, tenant, &shared.release.version));
+    let command = fill(&shared.release().migration, &vars(shared, tenant, &shared.release().version));
     let script = r#"echo $$ > "$0.pid"; "$@" >> "$0.log" 2>&1; code=$?; echo $code > "$0.status.tmp"; mv "$0.status.tmp" "$0.status"; exit $code"#;
     let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(script).arg(base).args(&command).stdin(Stdio::null());
@@ -333,7 +350,7 @@ fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_j
 fn health(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, String> {
     let url = format!("http://127.0.0.1:{}/health", tenant.port);
     let (status, body) = get(&url, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-    let version = &shared.release.version;
+    let version = &shared.release().version;
     if status == 200 && body.contains(&format!("\"{version}\"")) {
         Ok(json!({ "url": url, "status": status }))
     } else {
@@ -342,7 +359,7 @@ fn health(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, St
 }
 
 fn roll_back(shared: &Shared, tenant: &LocalTenant, restore_database: bool) -> Result<serde_json::Value, String> {
-    let mut detail = json!({ "version": shared.release.previous });
+    let mut detail = json!({ "version": shared.release().previous });
     if restore_database {
         let record = restore_point_record(shared, &tenant.id);
         let text = fs::read(&record).map_err(|e| format!("no restore point record {}: {e}", record.display()))?;
@@ -355,8 +372,8 @@ fn roll_back(shared: &Shared, tenant: &LocalTenant, restore_database: bool) -> R
         detail["restore"] = serde_json::to_value(&report).unwrap_or_default();
     }
     let running = shared.supervisor.lock().expect("supervisor").get(tenant.id.as_str()).map(|a| a.version.clone());
-    if running.as_deref() != Some(shared.release.previous.as_str()) {
-        start_app(shared, tenant, &shared.release.previous).map_err(|e| e.to_string())?;
+    if running.as_deref() != Some(shared.release().previous.as_str()) {
+        start_app(shared, tenant, &shared.release().previous).map_err(|e| e.to_string())?;
     }
     maintenance(shared, tenant, false)?;
     Ok(detail)
@@ -374,7 +391,7 @@ fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<At
             .tenants
             .iter()
             .filter(|t| t.id != tenant && !busy.contains(&t.id) && !observing.contains_key(&t.id))
-            .filter(|t| supervisor.get(t.id.as_str()).is_some_and(|a| a.version == shared.release.previous))
+            .filter(|t| supervisor.get(t.id.as_str()).is_some_and(|a| a.version == shared.release().previous))
             .cloned()
             .collect()
     };

@@ -196,6 +196,12 @@ impl<S: Store, D: Driver> Runner<S, D> {
         &self.driver
     }
 
+    /// Ends the runner and hands back its store and driver, e.g. to carry out the next release with the
+    /// same running tenants.
+    pub fn into_parts(self) -> (S, D) {
+        (self.store, self.driver)
+    }
+
     /// Gives an operator command to the engine.
     pub fn command(&mut self, event: Event) -> Result<(), RuntimeError> {
         let now = self.driver.now();

@@ -83,6 +83,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the whole product on this machine: two PostgreSQL clusters, 12 shops with shopper traffic,
+    /// then a good release (v2, every ring), a bad one (v3, caught on the first ring and rolled back by a
+    /// code switch) and one whose migration fails (v4, restored from its restore point).
+    ///
+    /// Takes about three minutes. Exits 0 when every release ended as designed and no acknowledged
+    /// order was lost, 1 otherwise.
+    Demo {
+        /// Write the summary as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// The storefront binary (default: beside this executable).
+        #[arg(long, value_name = "PATH")]
+        storefront: Option<PathBuf>,
+        /// Shopper requests per second per shop.
+        #[arg(long, default_value_t = 6.0)]
+        rate: f64,
+        /// Keep the work directory (state, audit trail, logs, restore points).
+        #[arg(long)]
+        keep: bool,
+    },
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),

@@ -4,6 +4,7 @@
 
 mod cli;
 mod config_cmd;
+mod demo;
 mod rollout_cmd;
 mod table;
 
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         Command::Resume { run, run_id } => rollout_cmd::resume(&run, run_id),
         Command::Status { state, run_id, json } => rollout_cmd::status(&state, run_id, json),
         Command::Audit(AuditCommand::Verify { file, json }) => config_cmd::audit_verify(&file, json),
+        Command::Demo { json, storefront, rate, keep } => demo::demo(demo::DemoArgs { json, storefront, rate, keep }),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

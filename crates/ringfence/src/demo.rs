@@ -1,0 +1,533 @@
+//! `ringfence demo`: the product's main job on this machine. Starts two PostgreSQL clusters, creates the
+//! 12 shops of `examples/demo-fleet` (databases, schema v1, products), starts them as `storefront`
+//! processes with shopper traffic, then releases v2 (good: every ring), v3 (bad code: caught on the first
+//! ring and rolled back by a code switch) and v4 (its migration dies half-way on the first tenant, which
+//! is restored from its restore point; nobody else is touched). Ends with a summary per release and per
+//! tenant — including every order the shoppers were told was taken, checked in the database.
+//!
+//! Everything it starts is stopped at the end, on an error, and on Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ringfence_core::engine::{Engine, EngineOptions, Event, Outcome, TenantPhase};
+use ringfence_core::model::TenantId;
+use ringfence_core::plan::plan;
+use ringfence_local::{AppCommands, LocalDriver, LocalFleet, LocalRelease, LocalTenant};
+use ringfence_pg::{EphemeralCluster, PgBinaries, PgError};
+use ringfence_runtime::Runner;
+use ringfence_store::SqliteStore;
+use serde_json::{Value, json};
+use storefront::shopper::{Shopper, ShopperConfig, ShopperStats, TrafficMix};
+
+use crate::Exit;
+
+const FLEET: &str = include_str!("../../../examples/demo-fleet/fleet.yaml");
+const POLICY: &str = include_str!("../../../examples/demo-fleet/policy.yaml");
+
+/// Options of `ringfence demo`.
+pub struct DemoArgs {
+    /// Write the summary as JSON here.
+    pub json: Option<PathBuf>,
+    /// The storefront binary; default: beside this executable.
+    pub storefront: Option<PathBuf>,
+    /// Shopper requests per second per tenant.
+    pub rate: f64,
+    /// Keep the work directory (state, audit trail, logs, restore points) instead of deleting it.
+    pub keep: bool,
+}
+
+/// One release of the demo.
+struct DemoRelease {
+    version: &'static str,
+    replaces: &'static str,
+    what: &'static str,
+    schema_backward_compatible: bool,
+}
+
+const RELEASES: [DemoRelease; 3] = [
+    DemoRelease {
+        version: "v2",
+        replaces: "v1",
+        what: "a good release: a column with a default, an index, a batched backfill",
+        schema_backward_compatible: true,
+    },
+    DemoRelease {
+        version: "v3",
+        replaces: "v2",
+        what: "bad code: fails 30% of checkouts and slows order creation (no schema change)",
+        schema_backward_compatible: true,
+    },
+    DemoRelease {
+        version: "v4",
+        replaces: "v2",
+        what: "its migration dies half-way, after changing the database",
+        schema_backward_compatible: false,
+    },
+];
+
+fn say(started: Instant, text: impl AsRef<str>) {
+    eprintln!("[{:>6.1}s] {}", started.elapsed().as_secs_f64(), text.as_ref());
+}
+
+/// `ringfence demo`.
+pub fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
+    let started = Instant::now();
+    let pg = ensure_postgres()?;
+    let storefront = find_storefront(args.storefront.as_deref())?;
+    let work =
+        tempfile::Builder::new().prefix("ringfence-demo-").tempdir().context("cannot create a work directory")?;
+    let work_dir = work.path().to_owned();
+
+    say(started, "starting two PostgreSQL clusters");
+    let clusters = BTreeMap::from([
+        ("pg-a".to_string(), EphemeralCluster::start_default()?),
+        ("pg-b".to_string(), EphemeralCluster::start_default()?),
+    ]);
+    install_interrupt_handler(&work_dir, &clusters);
+
+    let config_dir = work_dir.join("config");
+    std::fs::create_dir_all(&config_dir)?;
+    let fleet_text = FLEET
+        .replace("${PG_A_PORT}", &clusters["pg-a"].port().to_string())
+        .replace("${PG_B_PORT}", &clusters["pg-b"].port().to_string());
+    std::fs::write(config_dir.join("fleet.yaml"), fleet_text)?;
+    std::fs::write(config_dir.join("policy.yaml"), POLICY)?;
+    let loaded = match ringfence_config::load(&config_dir) {
+        Ok(loaded) => loaded,
+        Err(diagnostics) => {
+            eprint!("{diagnostics}");
+            bail!("the embedded demo fleet is invalid");
+        }
+    };
+    let config = loaded.config;
+
+    say(started, format!("creating {} tenants: database, schema v1, products", config.fleet.tenants.len()));
+    let mut tenants = Vec::new();
+    for t in &config.fleet.tenants {
+        let cluster = &clusters[&t.cluster];
+        cluster.create_database(&t.database)?;
+        let url = cluster.url(&t.database);
+        run_storefront(&storefront, &["migrate", "--database-url", &url, "--to", "v1"])?;
+        run_storefront(&storefront, &["seed", "--database-url", &url, "--products", "200"])?;
+        tenants.push(LocalTenant {
+            id: t.id.clone(),
+            cluster: t.cluster.clone(),
+            target: cluster.target(),
+            database: t.database.clone(),
+            port: free_port()?,
+        });
+    }
+
+    let bin = storefront.display().to_string();
+    let cmd =
+        |args: &[&str]| std::iter::once(bin.clone()).chain(args.iter().map(|s| s.to_string())).collect::<Vec<_>>();
+    let local_fleet = LocalFleet {
+        work_dir: work_dir.clone(),
+        app: AppCommands {
+            serve: cmd(&[
+                "serve",
+                "--database-url",
+                "{database_url}",
+                "--listen",
+                "127.0.0.1:{app_port}",
+                "--code-version",
+                "{version}",
+                "--tenant",
+                "{tenant}",
+                "--pool-size",
+                "2",
+            ]),
+            maintenance: cmd(&["maintenance", "--database-url", "{database_url}", "{state}"]),
+        },
+        tenants: tenants.clone(),
+        slis: config.policy.slis.clone(),
+        scrape_interval: Duration::from_secs(2),
+        health_timeout: Duration::from_secs(30),
+        pg: pg.clone(),
+    };
+    let migration = cmd(&["migrate", "--database-url", "{database_url}", "--to", "{version}"]);
+    let local_release = |r: &DemoRelease| LocalRelease {
+        version: r.version.into(),
+        previous: r.replaces.into(),
+        migration: migration.clone(),
+    };
+    let mut driver = LocalDriver::new(local_fleet, local_release(&RELEASES[0]))?;
+    say(started, "starting every shop at v1");
+    driver.start_fleet("v1")?;
+
+    say(started, format!("starting shopper traffic: {} requests/s per shop", args.rate));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let shoppers: Vec<_> = {
+        let _guard = runtime.enter();
+        tenants
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                Shopper::spawn(ShopperConfig {
+                    tenant: t.id.to_string(),
+                    base_url: format!("http://127.0.0.1:{}", t.port),
+                    rate_per_sec: args.rate,
+                    mix: TrafficMix::default(),
+                    seed: 1000 + i as u64,
+                })
+            })
+            .collect()
+    };
+    // Let every shop take orders on v1 before anything changes.
+    std::thread::sleep(Duration::from_secs(3));
+
+    let state = work_dir.join("state.sqlite");
+    let audit = work_dir.join("audit.jsonl");
+    let mut summaries = Vec::new();
+    for release in &RELEASES {
+        driver.set_release(local_release(release));
+        say(started, format!("release {} (replaces {}): {}", release.version, release.replaces, release.what));
+        let plan = plan(&config.fleet, &config.policy, release.version, release.replaces)?;
+        let options = EngineOptions { schema_backward_compatible: release.schema_backward_compatible };
+        let store = SqliteStore::open(&state)?;
+        let release_started = Instant::now();
+        let mut rings = RingClock::default();
+        let mut runner = Runner::start(store, &audit, driver, plan, options, "demo@ringfence.dev")?;
+        let outcome = runner.run_to_end(|engine, event| {
+            rings.observe(engine, release_started);
+            progress(started, engine, event);
+        })?;
+        let summary =
+            release_summary(release, runner.engine(), outcome, release_started, &rings, &runner.driver().judgements());
+        say(
+            started,
+            format!(
+                "release {}: {} ({} tenants exposed)",
+                release.version,
+                summary["outcome"].as_str().unwrap_or("?"),
+                summary["exposed_tenants"]
+            ),
+        );
+        summaries.push(summary);
+        driver = runner.into_parts().1;
+    }
+
+    say(started, "stopping shopper traffic");
+    let stats: Vec<ShopperStats> = runtime.block_on(async {
+        let mut out = Vec::new();
+        for shopper in shoppers {
+            out.push(shopper.stop().await);
+        }
+        out
+    });
+    let versions = driver.versions();
+    let mut tenant_rows = Vec::new();
+    let mut no_order_lost = true;
+    for (t, s) in tenants.iter().zip(&stats) {
+        let cluster = &clusters[&t.cluster];
+        let schema = cluster.psql(&t.database, "SELECT version FROM storefront_schema")?.trim().to_owned();
+        let present: u64 = cluster.psql(&t.database, "SELECT count(*) FROM orders")?.trim().parse().unwrap_or(0);
+        let ids: Vec<String> = s.acknowledged_order_ids.iter().map(|id| id.to_string()).collect();
+        let found: u64 = if ids.is_empty() {
+            0
+        } else {
+            let sql = format!("SELECT count(*) FROM orders WHERE id IN ({})", ids.join(","));
+            cluster.psql(&t.database, &sql)?.trim().parse().unwrap_or(0)
+        };
+        let missing = s.orders_acknowledged.saturating_sub(found);
+        no_order_lost &= missing == 0 && present >= s.orders_acknowledged;
+        tenant_rows.push(json!({
+            "id": t.id,
+            "final_version": versions.get(&t.id).cloned().flatten(),
+            "schema_version": format!("v{schema}"),
+            "orders_acknowledged": s.orders_acknowledged,
+            "orders_present": present,
+            "acknowledged_orders_missing": missing,
+            "requests_rejected_503": s.rejected,
+            "requests_failed": s.failed,
+        }));
+    }
+    driver.stop_all();
+    drop(driver);
+    drop(clusters);
+
+    let duration = started.elapsed().as_secs_f64();
+    let as_designed = summaries[0]["outcome"] == "completed"
+        && summaries[1]["outcome"] == "rolled_back"
+        && summaries[2]["outcome"] == "rolled_back"
+        && no_order_lost;
+    let report = json!({
+        "releases": summaries,
+        "tenants": tenant_rows,
+        "no_order_lost": no_order_lost,
+        "as_designed": as_designed,
+        "duration_seconds": duration,
+        "work_dir": if args.keep { Some(work_dir.display().to_string()) } else { None },
+    });
+    print!("{}", summary_text(&report));
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("summary written to {}", path.display());
+    }
+    if args.keep {
+        eprintln!("state, audit trail, logs and restore points kept in {}", work.keep().display());
+    }
+    Ok(if as_designed { Exit::Success } else { Exit::Failed })
+}
+
+/// When each ring of a release started and ended, seen through the engine's state after each event.
+#[derive(Default)]
+struct RingClock {
+    started: BTreeMap<usize, f64>,
+    ended: BTreeMap<usize, f64>,
+}
+
+impl RingClock {
+    fn observe(&mut self, engine: &Engine, since: Instant) {
+        let now = since.elapsed().as_secs_f64();
+        for ring in 0..engine.plan().rings.len() {
+            let mut members = engine.tenants().values().filter(|t| t.ring == ring).peekable();
+            if members.peek().is_none() {
+                continue;
+            }
+            let phases: Vec<TenantPhase> = members.map(|t| t.phase).collect();
+            if phases.iter().any(|p| *p != TenantPhase::Pending) {
+                self.started.entry(ring).or_insert(now);
+            }
+            if self.started.contains_key(&ring) && phases.iter().all(|p| p.is_terminal() || *p == TenantPhase::Pending)
+            {
+                self.ended.entry(ring).or_insert(now);
+            }
+        }
+    }
+}
+
+fn release_summary(
+    release: &DemoRelease,
+    engine: &Engine,
+    outcome: Outcome,
+    started: Instant,
+    rings: &RingClock,
+    judgements: &BTreeMap<TenantId, ringfence_core::judge::Judgement>,
+) -> Value {
+    let outcome = match outcome {
+        Outcome::Completed => "completed",
+        Outcome::RolledBack => "rolled_back",
+        Outcome::Halted => "halted",
+    };
+    let ring_rows: Vec<Value> = engine
+        .plan()
+        .rings
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let tenants = engine.tenants().values().filter(|t| t.ring == i);
+            let (done, rolled_back) = tenants.fold((0, 0), |(d, rb), t| match t.phase {
+                TenantPhase::Done => (d + 1, rb),
+                TenantPhase::RolledBack => (d, rb + 1),
+                _ => (d, rb),
+            });
+            let duration = match (rings.started.get(&i), rings.ended.get(&i)) {
+                (Some(s), Some(e)) => Some(e - s),
+                _ => None,
+            };
+            json!({ "ring": r.name, "done": done, "rolled_back": rolled_back, "duration_seconds": duration })
+        })
+        .collect();
+    let verdicts: Vec<Value> = judgements
+        .iter()
+        .map(|(tenant, j)| {
+            let findings: Vec<Value> = j
+                .findings
+                .iter()
+                .map(|f| {
+                    json!({
+                        "sli": f.sli,
+                        "treated": f.treated.value,
+                        "treated_events": f.treated.events,
+                        "control": f.control.value,
+                        "control_events": f.control.events,
+                        "ratio_to_control": f.ratio_to_control,
+                        "failure": f.failure,
+                    })
+                })
+                .collect();
+            json!({ "tenant": tenant, "verdict": j.verdict, "findings": findings })
+        })
+        .collect();
+    json!({
+        "version": release.version,
+        "replaces": release.replaces,
+        "outcome": outcome,
+        "exposed_tenants": engine.exposed_tenants().count(),
+        "halt_reason": engine.halt_reason(),
+        "duration_seconds": started.elapsed().as_secs_f64(),
+        "rings": ring_rows,
+        "verdicts": verdicts,
+    })
+}
+
+fn summary_text(report: &Value) -> String {
+    let mut out = String::from("\nReleases\n");
+    for r in report["releases"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {} (replaces {}): {}, {} tenants exposed, {:.0}s\n",
+            r["version"].as_str().unwrap_or("?"),
+            r["replaces"].as_str().unwrap_or("?"),
+            r["outcome"].as_str().unwrap_or("?"),
+            r["exposed_tenants"],
+            r["duration_seconds"].as_f64().unwrap_or(0.0)
+        ));
+        if let Some(reason) = r["halt_reason"].as_str() {
+            out.push_str(&format!("    halted: {reason}\n"));
+        }
+        for ring in r["rings"].as_array().into_iter().flatten() {
+            if let Some(d) = ring["duration_seconds"].as_f64() {
+                out.push_str(&format!(
+                    "    ring {:<11} {:>5.1}s  done {}  rolled back {}\n",
+                    ring["ring"].as_str().unwrap_or("?"),
+                    d,
+                    ring["done"],
+                    ring["rolled_back"]
+                ));
+            }
+        }
+        for v in r["verdicts"].as_array().into_iter().flatten() {
+            if v["verdict"]["verdict"] == "fail" {
+                out.push_str(&format!(
+                    "    verdict on {}: {}\n",
+                    v["tenant"].as_str().unwrap_or("?"),
+                    v["verdict"]["reason"].as_str().unwrap_or("")
+                ));
+            }
+        }
+    }
+    out.push_str("\nTenants                 version  schema  orders acknowledged  present  missing\n");
+    for t in report["tenants"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {:<21} {:<8} {:<7} {:>19}  {:>7}  {:>7}\n",
+            t["id"].as_str().unwrap_or("?"),
+            t["final_version"].as_str().unwrap_or("-"),
+            t["schema_version"].as_str().unwrap_or("?"),
+            t["orders_acknowledged"].as_u64().unwrap_or(0),
+            t["orders_present"].as_u64().unwrap_or(0),
+            t["acknowledged_orders_missing"].as_u64().unwrap_or(0)
+        ));
+    }
+    out.push_str(&format!(
+        "\nno acknowledged order lost: {}; demo {} in {:.0}s\n",
+        report["no_order_lost"],
+        if report["as_designed"] == true { "ran as designed" } else { "did NOT run as designed" },
+        report["duration_seconds"].as_f64().unwrap_or(0.0)
+    ));
+    out
+}
+
+fn progress(started: Instant, engine: &Engine, event: &Event) {
+    let line = match event {
+        Event::StepSucceeded { step, .. } => format!("{}: {} done", step.tenant, step.kind),
+        Event::StepFailed { step, reason } => format!("{}: {} FAILED: {reason}", step.tenant, step.kind),
+        Event::Observation { tenant, verdict } => format!("{tenant}: observation {verdict:?}"),
+        Event::Tick | Event::Start { .. } | Event::Operator { .. } => return,
+    };
+    let done = engine.tenants().values().filter(|t| t.phase == TenantPhase::Done).count();
+    say(started, format!("  [{done}/{}] {line}", engine.tenants().len()));
+}
+
+fn run_storefront(bin: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(bin).args(args).output().with_context(|| format!("cannot run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("storefront {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The storefront binary: given, or beside this executable (cargo builds both into the same directory).
+fn find_storefront(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(p) => p.to_owned(),
+        None => std::env::current_exe()?.with_file_name("storefront"),
+    };
+    if !path.is_file() {
+        bail!(
+            "no storefront binary at {}: build it with `cargo build --release -p storefront` (scripts/demo does), or pass --storefront PATH",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// Finds the PostgreSQL programs; when missing, installs them as root on Debian/Ubuntu, or says how.
+fn ensure_postgres() -> anyhow::Result<PgBinaries> {
+    match PgBinaries::locate(None) {
+        Ok(bins) => Ok(bins),
+        Err(PgError::NotInstalled { .. }) => {
+            let root = nix::unistd::geteuid().is_root();
+            let debian = Path::new("/etc/debian_version").exists();
+            if !(root && debian) {
+                bail!(
+                    "PostgreSQL is not installed: run `sudo apt-get install -y postgresql postgresql-client` (Debian/Ubuntu), or install PostgreSQL ≥ 13 and set RINGFENCE_PG_BIN to its bin directory"
+                );
+            }
+            eprintln!("PostgreSQL is not installed: apt-get install -y postgresql postgresql-client");
+            let ok = Command::new("apt-get").arg("update").status()?.success()
+                && Command::new("apt-get")
+                    .args(["install", "-y", "--no-install-recommends", "postgresql", "postgresql-client"])
+                    .env("DEBIAN_FRONTEND", "noninteractive")
+                    .status()?
+                    .success();
+            if !ok {
+                bail!(
+                    "installing PostgreSQL failed; run `apt-get install -y postgresql postgresql-client` and try again"
+                );
+            }
+            Ok(PgBinaries::locate(None)?)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// On Ctrl-C (or SIGTERM), stops the shops and the clusters from their pid files, then exits: the main
+/// thread may be deep in a step, and nothing must be left running.
+fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, EphemeralCluster>) {
+    let apps = work_dir.join("apps");
+    let data_dirs: Vec<PathBuf> = clusters.values().map(|c| c.data_dir().to_owned()).collect();
+    let result = ctrlc::set_handler(move || {
+        eprintln!("\ninterrupted: stopping every shop and cluster");
+        for pid in pid_files(&apps) {
+            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+        for data in &data_dirs {
+            if let Some(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
+                .ok()
+                .and_then(|t| t.lines().next()?.trim().parse().ok())
+            {
+                // SIGQUIT: PostgreSQL's immediate shutdown.
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGQUIT);
+            }
+            if let Some(root) = data.parent() {
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = std::fs::remove_dir_all(root);
+            }
+        }
+        std::process::exit(130);
+    });
+    if let Err(e) = result {
+        eprintln!("warning: cannot handle Ctrl-C ({e}); if interrupted, stop leftover processes by hand");
+    }
+}
+
+fn pid_files(dir: &Path) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .filter_map(|t| serde_json::from_str::<Value>(&t).ok()?["pid"].as_i64())
+        .map(|p| p as i32)
+        .collect()
+}

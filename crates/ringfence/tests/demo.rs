@@ -1,0 +1,73 @@
+//! End to end: `ringfence demo` as a newcomer runs it — real PostgreSQL clusters, real storefront
+//! processes, real shopper traffic — checked against what the demo promises. `scripts/test` runs this
+//! test on its own, after the rest of the suite, so that its latency judgements are not disturbed by
+//! other tests competing for the two cores.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use serde_json::Value;
+
+/// The `storefront` binary, built by cargo for this test if needed (it belongs to another package).
+fn storefront() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "storefront", "--message-format=json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "building storefront failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["target"]["name"] == "storefront" && m["executable"].is_string())
+        .map(|m| PathBuf::from(m["executable"].as_str().unwrap()))
+        .next_back()
+        .expect("cargo reports the storefront executable")
+}
+
+#[test]
+fn the_demo_runs_as_designed() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let started = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_ringfence"))
+        .arg("demo")
+        .arg("--json")
+        .arg(&json)
+        .arg("--storefront")
+        .arg(storefront())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "demo failed:\n{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(started.elapsed().as_secs() < 300, "the demo took {:?}", started.elapsed());
+
+    let report: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let releases = report["releases"].as_array().unwrap();
+    let release = |v: &str| releases.iter().find(|r| r["version"] == v).unwrap_or_else(|| panic!("no release {v}"));
+    assert_eq!(release("v2")["outcome"], "completed");
+    assert_eq!(release("v2")["exposed_tenants"], 12);
+    assert_eq!(release("v3")["outcome"], "rolled_back");
+    assert_eq!(release("v3")["exposed_tenants"], 1, "v3 is caught on the first ring, which holds one tenant");
+    assert_eq!(release("v4")["outcome"], "rolled_back");
+    assert_eq!(release("v4")["exposed_tenants"], 1);
+    let v3_failure = release("v3")["verdicts"].as_array().unwrap().iter().find(|v| v["verdict"]["verdict"] == "fail");
+    assert!(v3_failure.is_some(), "v3's verdict carries the numbers behind it: {}", release("v3"));
+
+    let tenants = report["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), 12);
+    for t in tenants {
+        assert_eq!(t["final_version"], "v2", "{t}");
+        assert_eq!(t["schema_version"], "v2", "{t}");
+        let acknowledged = t["orders_acknowledged"].as_u64().unwrap();
+        assert!(acknowledged > 0, "the shoppers took orders at {}", t["id"]);
+        assert!(t["orders_present"].as_u64().unwrap() >= acknowledged, "acknowledged orders lost: {t}");
+        assert_eq!(t["acknowledged_orders_missing"], 0, "{t}");
+    }
+    // Nothing the demo started is left running.
+    let leftovers = Command::new("pgrep").args(["-f", "storefront serve"]).output().unwrap();
+    assert!(leftovers.stdout.is_empty(), "storefront processes left: {}", String::from_utf8_lossy(&leftovers.stdout));
+}
