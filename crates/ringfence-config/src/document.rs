@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ringfence_core::{Cluster, Fleet, Policy, Pool, Release, Ring, Selector, Sli, Tenant};
+use ringfence_core::{Cluster, Fleet, LocalTarget, Policy, Pool, Release, Ring, Selector, Sli, Tenant};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -30,11 +30,14 @@ pub enum DocumentKind {
     Policy,
     /// The release to carry out.
     Release,
+    /// How tenants run on this machine (the local process driver).
+    LocalTarget,
 }
 
 impl DocumentKind {
     /// All kinds, in the order they are listed to users.
-    pub const ALL: [DocumentKind; 3] = [DocumentKind::Fleet, DocumentKind::Policy, DocumentKind::Release];
+    pub const ALL: [DocumentKind; 4] =
+        [DocumentKind::Fleet, DocumentKind::Policy, DocumentKind::Release, DocumentKind::LocalTarget];
 
     /// The spelling used in `kind:`.
     pub fn as_str(self) -> &'static str {
@@ -42,6 +45,7 @@ impl DocumentKind {
             DocumentKind::Fleet => "Fleet",
             DocumentKind::Policy => "Policy",
             DocumentKind::Release => "Release",
+            DocumentKind::LocalTarget => "LocalTarget",
         }
     }
 }
@@ -124,6 +128,8 @@ pub(crate) enum Spec {
     Policy(PolicyDoc),
     /// `None` when the release could not be read.
     Release(Option<Box<Release>>),
+    /// `None` when the target could not be read.
+    LocalTarget(Option<Box<LocalTarget>>),
 }
 
 /// One document of a configuration, read as far as possible.
@@ -203,6 +209,13 @@ pub(crate) fn read(file: &Path, root: Node, out: &mut Vec<Diagnostic>) -> Option
         DocumentKind::Policy => Spec::Policy(read_policy(spec_node, &mut errors)),
         DocumentKind::Release => Spec::Release(match from_node::<Release>(spec_node, "spec") {
             Ok(r) => Some(Box::new(r)),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        }),
+        DocumentKind::LocalTarget => Spec::LocalTarget(match from_node::<LocalTarget>(spec_node, "spec") {
+            Ok(t) => Some(Box::new(t)),
             Err(e) => {
                 errors.push(e);
                 None

@@ -102,7 +102,12 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         };
         let kind = doc.kind.as_str();
         let first_place = format!("{}:{}:{}", first_file.display(), first.kind_pos.line, first.kind_pos.col);
-        let (message, hint) = if doc.kind == DocumentKind::Release {
+        let (message, hint) = if doc.kind == DocumentKind::LocalTarget {
+            (
+                format!("a second LocalTarget {:?}; the first is {:?} at {first_place}", doc.name, first.name),
+                "a configuration runs its tenants one way: keep one LocalTarget",
+            )
+        } else if doc.kind == DocumentKind::Release {
             (
                 format!(
                     "a second Release {:?}; the first is {:?} at {first_place}, and a configuration holds at most one Release for now",
@@ -154,7 +159,11 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         Some(Spec::Release(r)) => r.as_deref(),
         _ => None,
     };
-    out.extend(validate::check(&validate::Input { fleet, policy, release, index: &index }));
+    let local_target = match spec(DocumentKind::LocalTarget) {
+        Some(Spec::LocalTarget(t)) => t.as_deref(),
+        _ => None,
+    };
+    out.extend(validate::check(&validate::Input { fleet, policy, release, local_target, index: &index }));
 
     if !out.is_empty() {
         // Read order is file order already; sorting by place also orders the semantic findings.
@@ -166,6 +175,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let mut fleet = None;
     let mut policy = None;
     let mut release = None;
+    let mut local_target = None;
     for (_, (_, doc)) in chosen {
         match doc.spec {
             Spec::Fleet(f) => {
@@ -180,12 +190,13 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                 })
             }
             Spec::Release(r) => release = r.map(|r| *r),
+            Spec::LocalTarget(t) => local_target = t.map(|t| *t),
         }
     }
     let (Some(fleet), Some(policy)) = (fleet, policy) else {
         unreachable!("a missing Fleet or Policy is reported above")
     };
-    Ok(Loaded { config: Config { fleet, policy, release }, files, names, index })
+    Ok(Loaded { config: Config { fleet, policy, release, local_target }, files, names, index })
 }
 
 /// The YAML files to read: `path` itself, or every `*.yaml`/`*.yml` below it sorted by path, skipping

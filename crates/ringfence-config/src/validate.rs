@@ -9,20 +9,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use ringfence_core::model::LOCAL_TARGET_PLACEHOLDERS;
 use ringfence_core::model::MIGRATION_PLACEHOLDERS;
-use ringfence_core::{PoolKind, Release, SecretRef, Selector, Tenant};
+use ringfence_core::{LocalTarget, PoolKind, Release, SecretRef, Selector, Tenant};
 
 use crate::diagnostic::{closest, known_names_hint};
 use crate::document::{FleetDoc, Items, PolicyDoc};
 use crate::{Diagnostic, DocumentKind, SourceIndex};
 
-use DocumentKind::{Fleet, Policy, Release as ReleaseDoc};
+use DocumentKind::{Fleet, LocalTarget as LocalTargetDoc, Policy, Release as ReleaseDoc};
 
 /// What the rules look at: the documents as far as they could be read, and where things are.
 pub(crate) struct Input<'a> {
     pub fleet: Option<&'a FleetDoc>,
     pub policy: Option<&'a PolicyDoc>,
     pub release: Option<&'a Release>,
+    pub local_target: Option<&'a LocalTarget>,
     pub index: &'a SourceIndex,
 }
 
@@ -37,6 +39,9 @@ pub(crate) fn check(input: &Input<'_>) -> Vec<Diagnostic> {
     }
     if let Some(release) = input.release {
         check_release(release, input.policy, &mut report);
+    }
+    if let Some(target) = input.local_target {
+        check_local_target(target, input.fleet, &mut report);
     }
     report.out
 }
@@ -406,6 +411,59 @@ fn placeholders(arg: &str) -> Result<Vec<&str>, String> {
     Ok(found)
 }
 
+/// Reports `{placeholders}` in a command that are unclosed or not among `allowed`.
+fn check_placeholders(kind: DocumentKind, path: &str, command: &[String], allowed: &[&str], report: &mut Report<'_>) {
+    let placeholder_list = allowed.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ");
+    for (j, arg) in command.iter().enumerate() {
+        let path = format!("{path}[{j}]");
+        match placeholders(arg) {
+            Err(message) => report.at(kind, &path, message, Some(format!("placeholders are {placeholder_list}"))),
+            Ok(names) => {
+                for name in names.into_iter().filter(|n| !allowed.contains(n)) {
+                    let hint = match closest(name, allowed.iter().copied()) {
+                        Some(best) => format!("did you mean {{{best}}}? placeholders are {placeholder_list}"),
+                        None => format!("placeholders are {placeholder_list}"),
+                    };
+                    report.at(kind, &path, format!("unknown placeholder {{{name}}}"), Some(hint));
+                }
+            }
+        }
+    }
+}
+
+fn check_local_target(target: &LocalTarget, fleet: Option<&FleetDoc>, report: &mut Report<'_>) {
+    let allowed: Vec<&str> = MIGRATION_PLACEHOLDERS.iter().chain(&LOCAL_TARGET_PLACEHOLDERS).copied().collect();
+    for (field, command) in [("serve", &target.serve), ("maintenance", &target.maintenance)] {
+        let path = format!("spec.{field}");
+        if command.is_empty() {
+            report.at(
+                LocalTargetDoc,
+                &path,
+                format!("the {field} command is empty"),
+                Some("give the program and its arguments".into()),
+            );
+        }
+        check_placeholders(LocalTargetDoc, &path, command, &allowed, report);
+    }
+    if !target.serve.iter().any(|a| a.contains("{app_port}")) {
+        report.at(
+            LocalTargetDoc,
+            "spec.serve",
+            "the serve command never uses {app_port}, so every tenant would listen on the same port".into(),
+            Some("pass the port, e.g. --listen \"127.0.0.1:{app_port}\"".into()),
+        );
+    }
+    let tenants = fleet.map_or(0, |f| f.tenants.ok.len());
+    if target.base_port == 0 || usize::from(target.base_port) + tenants > usize::from(u16::MAX) + 1 {
+        report.at(
+            LocalTargetDoc,
+            "spec.basePort",
+            format!("basePort {} leaves no room for {tenants} tenants below port 65536", target.base_port),
+            Some("tenant n listens on basePort + n: choose a port such as 18000".into()),
+        );
+    }
+}
+
 fn check_release(release: &Release, policy: Option<&PolicyDoc>, report: &mut Report<'_>) {
     // Without a readable policy, whether tags are allowed is unknown: say nothing rather than guess.
     if policy.and_then(|p| p.allow_image_tags) == Some(false) && !release.image_is_pinned() {
@@ -424,7 +482,6 @@ fn check_release(release: &Release, policy: Option<&PolicyDoc>, report: &mut Rep
             )),
         );
     }
-    let placeholder_list = MIGRATION_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(", ");
     if release.migration.command.is_empty() {
         report.at(
             ReleaseDoc,
@@ -436,21 +493,13 @@ fn check_release(release: &Release, policy: Option<&PolicyDoc>, report: &mut Rep
             ),
         );
     }
-    for (j, arg) in release.migration.command.iter().enumerate() {
-        let path = format!("spec.migration.command[{j}]");
-        match placeholders(arg) {
-            Err(message) => report.at(ReleaseDoc, &path, message, Some(format!("placeholders are {placeholder_list}"))),
-            Ok(names) => {
-                for name in names.into_iter().filter(|n| !MIGRATION_PLACEHOLDERS.contains(n)) {
-                    let hint = match closest(name, MIGRATION_PLACEHOLDERS) {
-                        Some(best) => format!("did you mean {{{best}}}? placeholders are {placeholder_list}"),
-                        None => format!("placeholders are {placeholder_list}"),
-                    };
-                    report.at(ReleaseDoc, &path, format!("unknown placeholder {{{name}}}"), Some(hint));
-                }
-            }
-        }
-    }
+    check_placeholders(
+        ReleaseDoc,
+        "spec.migration.command",
+        &release.migration.command,
+        &MIGRATION_PLACEHOLDERS,
+        report,
+    );
     if release.version == release.replaces {
         report.at(
             ReleaseDoc,

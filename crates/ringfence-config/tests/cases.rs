@@ -57,6 +57,7 @@ cases! {
     ring_membership,
     sli_without_limit,
     sli_measures,
+    local_target_rules,
     release_rules,
     release_empty_command,
     no_cascade,

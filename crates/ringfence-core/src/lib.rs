@@ -14,6 +14,6 @@ pub mod plan;
 
 pub use duration::Duration;
 pub use model::{
-    BatchSize, Cluster, Config, Connection, Fleet, Policy, Pool, PoolKind, Release, Ring, SecretRef, Selector, Sli,
-    Tenant, TenantId, TenantTier,
+    BatchSize, Cluster, Config, Connection, Fleet, LocalTarget, Policy, Pool, PoolKind, Release, Ring, SecretRef,
+    Selector, Sli, Tenant, TenantId, TenantTier,
 };

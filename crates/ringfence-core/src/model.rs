@@ -47,7 +47,47 @@ pub struct Config {
     pub policy: Policy,
     /// The release to carry out, when the configuration holds one.
     pub release: Option<Release>,
+    /// How tenants run on this machine, for the local process driver.
+    pub local_target: Option<LocalTarget>,
 }
+
+/// How the local process driver runs tenants on this machine (the embedded default deployment target):
+/// each tenant is an app process on a loopback port. Command placeholders are those of the migration
+/// command plus `{app_port}` and, for `maintenance`, `{state}` (`on` or `off`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalTarget {
+    /// Serves one tenant at `{version}` on `127.0.0.1:{app_port}`.
+    pub serve: Vec<String>,
+    /// Turns a tenant's maintenance mode `{state}` on or off.
+    pub maintenance: Vec<String>,
+    /// The n-th tenant of the fleet (from 0) listens on `basePort + n`.
+    pub base_port: u16,
+    /// Where pid files, logs, restore points and step records go.
+    #[serde(default = "default_local_work_dir")]
+    pub work_dir: PathBuf,
+    /// Time between two scrapes of an observed tenant's `/metrics`.
+    #[serde(default = "default_scrape_interval")]
+    pub scrape_interval: Duration,
+    /// How long a started app may take to answer `/health`.
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout: Duration,
+}
+
+fn default_local_work_dir() -> PathBuf {
+    PathBuf::from(".ringfence/local")
+}
+
+fn default_scrape_interval() -> Duration {
+    Duration::from_secs(5)
+}
+
+fn default_health_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+/// Placeholders a local target's commands may use, besides [`MIGRATION_PLACEHOLDERS`].
+pub const LOCAL_TARGET_PLACEHOLDERS: [&str; 2] = ["app_port", "state"];
 
 /// All tenants, pools and database clusters Ringfence manages.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -504,7 +544,8 @@ pub struct Release {
 }
 
 /// The migration command, as an argument vector (no shell). Placeholders in `{braces}` are filled per
-/// tenant: `{tenant}`, `{database}`, `{cluster}`, `{host}`, `{port}`, `{user}`, `{version}`, `{previous}`.
+/// tenant: `{tenant}`, `{database}`, `{cluster}`, `{host}`, `{port}`, `{user}`, `{database_url}` (without
+/// password: it is passed in `PGPASSWORD`), `{version}`, `{previous}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Migration {
@@ -513,8 +554,8 @@ pub struct Migration {
 }
 
 /// The placeholders a migration command may use.
-pub const MIGRATION_PLACEHOLDERS: [&str; 8] =
-    ["tenant", "database", "cluster", "host", "port", "user", "version", "previous"];
+pub const MIGRATION_PLACEHOLDERS: [&str; 9] =
+    ["tenant", "database", "cluster", "host", "port", "user", "database_url", "version", "previous"];
 
 /// The change record of a release.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -67,6 +67,9 @@ pub enum Command {
     Resume {
         #[command(flatten)]
         run: RunArgs,
+        /// The configuration directory (needed by `--driver local`, which reads its LocalTarget).
+        #[arg(long, value_name = "DIR")]
+        config: Option<PathBuf>,
         /// The run to resume; default the latest.
         #[arg(long)]
         run_id: Option<i64>,
@@ -154,4 +157,7 @@ pub struct RunArgs {
 pub enum DriverKind {
     /// A simulated fleet with a virtual clock.
     Simulate,
+    /// Tenants as app processes on this machine, databases on PostgreSQL clusters it can reach; needs a
+    /// LocalTarget document in the configuration.
+    Local,
 }

@@ -33,7 +33,7 @@ fn main() -> ExitCode {
         Command::Rollout { dir, run, actor, from, failures } => {
             rollout_cmd::rollout(&dir, &run, &actor, from, failures)
         }
-        Command::Resume { run, run_id } => rollout_cmd::resume(&run, run_id),
+        Command::Resume { run, config, run_id } => rollout_cmd::resume(&run, config.as_deref(), run_id),
         Command::Status { state, run_id, json } => rollout_cmd::status(&state, run_id, json),
         Command::Audit(AuditCommand::Verify { file, json }) => config_cmd::audit_verify(&file, json),
         Command::Demo { json, storefront, rate, keep } => demo::demo(demo::DemoArgs { json, storefront, rate, keep }),

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use ringfence_core::engine::{Engine, EngineOptions, Event, Outcome, TenantPhase, TenantProgress};
 use ringfence_core::model::TenantId;
+use ringfence_core::model::{Config, Release, SecretRef};
+use ringfence_local::{AppCommands, LocalDriver, LocalFleet, LocalRelease, LocalTenant};
+use ringfence_pg::{PgBinaries, PgTarget, Secret};
 use ringfence_runtime::simulate::{FailPoint, SimulatedDriver, SimulationOptions};
-use ringfence_runtime::{Driver, Runner};
+use ringfence_runtime::{Driver, ResumeReport, Runner};
 use ringfence_store::{RunId, SqliteStore, Store};
 use serde_json::json;
 
@@ -64,27 +67,127 @@ pub fn rollout(
             eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
             drive(&mut runner, args)
         }
+        DriverKind::Local => {
+            let driver = local_driver(&loaded.config, &release)?;
+            eprintln!(
+                "rolling out {} (replaces {}) to {} tenants in {} rings — local processes",
+                plan.release,
+                plan.replaces,
+                plan.tenant_count(),
+                plan.rings.len()
+            );
+            let mut runner = Runner::start(store, &args.audit, driver, plan, options, actor)?;
+            eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
+            drive(&mut runner, args)
+        }
+    }
+}
+
+/// The local process driver for `release` over the configuration's fleet, with every tenant running
+/// (those a previous controller left running are adopted; the others start at the previous version).
+fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDriver> {
+    let Some(target) = &config.local_target else {
+        bail!("--driver local needs a LocalTarget document (kind: LocalTarget) saying how tenants run on this machine");
+    };
+    let mut tenants = Vec::new();
+    for (n, t) in config.fleet.tenants.iter().enumerate() {
+        let cluster = config.fleet.cluster(&t.cluster).with_context(|| format!("tenant {}: unknown cluster", t.id))?;
+        let c = &cluster.connection;
+        let mut pg = PgTarget::new(c.host.clone(), c.port, c.user.clone());
+        if let Some(secret) = &c.password_from {
+            pg = pg.with_password(read_secret(secret).with_context(|| format!("cluster {}: password", cluster.name))?);
+        }
+        let port = u16::try_from(usize::from(target.base_port) + n).context("basePort + tenants exceeds 65535")?;
+        tenants.push(LocalTenant {
+            id: t.id.clone(),
+            cluster: t.cluster.clone(),
+            target: pg,
+            database: t.database.clone(),
+            port,
+        });
+    }
+    let fleet = LocalFleet {
+        work_dir: target.work_dir.clone(),
+        app: AppCommands { serve: target.serve.clone(), maintenance: target.maintenance.clone() },
+        tenants,
+        slis: config.policy.slis.clone(),
+        scrape_interval: target.scrape_interval.into(),
+        health_timeout: target.health_timeout.into(),
+        pg: PgBinaries::locate(None)?,
+    };
+    let local_release = LocalRelease {
+        version: release.version.clone(),
+        previous: release.replaces.clone(),
+        migration: release.migration.command.clone(),
+    };
+    let driver = LocalDriver::new(fleet, local_release)?;
+    driver.start_fleet(&release.replaces)?;
+    Ok(driver)
+}
+
+/// Reads a secret from where the configuration says it is. The value is never printed.
+fn read_secret(secret: &SecretRef) -> anyhow::Result<Secret> {
+    match (&secret.env, &secret.file) {
+        (Some(var), None) => {
+            Ok(Secret::new(std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?))
+        }
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
+        }
+        _ => bail!("a secret reference names exactly one of `env` or `file`"),
     }
 }
 
 /// `ringfence resume`.
-pub fn resume(args: &RunArgs, run_id: Option<i64>) -> anyhow::Result<Exit> {
+pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> anyhow::Result<Exit> {
     let store = open_store(&args.state.state, false)?;
     let run = pick_run(&store, run_id)?;
     match args.driver {
+        DriverKind::Local => {
+            let Some(dir) = config else {
+                bail!(
+                    "--driver local needs --config DIR: the configuration holding the fleet, release and LocalTarget"
+                );
+            };
+            let loaded = match load_or_report(dir, false) {
+                Ok(loaded) => loaded,
+                Err(exit) => return Ok(exit),
+            };
+            let Some(release) = loaded.config.release.clone() else {
+                bail!("{}: no Release document", dir.display());
+            };
+            let summary = store.run(run)?;
+            if summary.release_version != release.version {
+                bail!(
+                    "run {run} rolls out {}, but {} holds release {}: pass the configuration the run was started from",
+                    summary.release_version,
+                    dir.display(),
+                    release.version
+                );
+            }
+            let driver = local_driver(&loaded.config, &release)?;
+            let (mut runner, report) = Runner::resume(store, &args.audit, driver, run)?;
+            report_resume(run, &report);
+            drive(&mut runner, args)
+        }
         DriverKind::Simulate => {
             let driver =
                 SimulatedDriver::open(&world_path(&args.state.state), std::time::Duration::from_millis(args.pace))?;
             let (mut runner, report) = Runner::resume(store, &args.audit, driver, run)?;
-            eprintln!(
-                "resumed run {run}: {} events replayed, {} interrupted actions completed",
-                report.events_replayed, report.actions_completed
-            );
-            for line in &report.reconciled {
-                eprintln!("  reconciled {line}");
-            }
+            report_resume(run, &report);
             drive(&mut runner, args)
         }
+    }
+}
+
+fn report_resume(run: RunId, report: &ResumeReport) {
+    eprintln!(
+        "resumed run {run}: {} events replayed, {} interrupted actions completed",
+        report.events_replayed, report.actions_completed
+    );
+    for line in &report.reconciled {
+        eprintln!("  reconciled {line}");
     }
 }
 

@@ -3,30 +3,12 @@
 //! test on its own, after the rest of the suite, so that its latency judgements are not disturbed by
 //! other tests competing for the two cores.
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Command;
 use std::time::Instant;
 
 use serde_json::Value;
-
-/// The `storefront` binary, built by cargo for this test if needed (it belongs to another package).
-fn storefront() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "storefront", "--message-format=json"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo runs");
-    assert!(out.status.success(), "building storefront failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|m| m["target"]["name"] == "storefront" && m["executable"].is_string())
-        .map(|m| PathBuf::from(m["executable"].as_str().unwrap()))
-        .next_back()
-        .expect("cargo reports the storefront executable")
-}
 
 #[test]
 fn the_demo_runs_as_designed() {
@@ -38,7 +20,7 @@ fn the_demo_runs_as_designed() {
         .arg("--json")
         .arg(&json)
         .arg("--storefront")
-        .arg(storefront())
+        .arg(support::storefront())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
