@@ -286,12 +286,19 @@ pub enum TenantPhase {
     RolledBack,
     /// Its rollback failed: it needs an operator. Its state is recorded, not guessed.
     RollbackFailed,
+    /// It failed after serving the new version, whose schema the previous version cannot use: going
+    /// back means restoring its database and discarding what was written since the restore point, so
+    /// the engine does not do it on its own. Left on the new version for an operator to decide.
+    AwaitingDecision,
 }
 
 impl TenantPhase {
     /// Whether the tenant will not change any more in this rollout.
     pub fn is_terminal(self) -> bool {
-        matches!(self, TenantPhase::Done | TenantPhase::RolledBack | TenantPhase::RollbackFailed)
+        matches!(
+            self,
+            TenantPhase::Done | TenantPhase::RolledBack | TenantPhase::RollbackFailed | TenantPhase::AwaitingDecision
+        )
     }
 }
 
@@ -310,6 +317,12 @@ pub struct TenantProgress {
     pub migration_succeeded: bool,
     /// The switch step was started (so the tenant may be serving the new code).
     pub switch_started: bool,
+    /// When the switch finished: from then on the tenant served the new version and took writes.
+    #[serde(default)]
+    pub switched_at: Option<Timestamp>,
+    /// When its restore point was taken, as its driver reported it.
+    #[serde(default)]
+    pub restore_point_taken_at: Option<String>,
     /// When its observation ends, while observing.
     pub observe_until: Option<Timestamp>,
     /// The failure that ended its rollout, if any.
@@ -364,6 +377,8 @@ impl Engine {
                             migration_started: false,
                             migration_succeeded: false,
                             switch_started: false,
+                            switched_at: None,
+                            restore_point_taken_at: None,
                             observe_until: None,
                             failure: None,
                         },
@@ -456,14 +471,19 @@ impl Engine {
         let halted = self.status == RolloutStatus::Halted;
         let Some(t) = self.running(&step) else { return };
         let id = step.tenant.clone();
-        out.push(audit(ENGINE, &format!("tenant.{}.succeeded", step.kind), Some(&id), detail));
         match step.kind {
-            StepKind::Rollback => {
-                t.phase = TenantPhase::RolledBack;
-                return;
+            StepKind::RestorePoint => {
+                t.restore_point_taken_at = detail.get("taken_at").and_then(Value::as_str).map(str::to_owned);
             }
             StepKind::Migrate => t.migration_succeeded = true,
-            _ => {}
+            StepKind::Switch => t.switched_at = Some(now),
+            StepKind::HealthCheck | StepKind::Rollback => {}
+        }
+        out.push(audit(ENGINE, &format!("tenant.{}.succeeded", step.kind), Some(&id), detail));
+        if step.kind == StepKind::Rollback {
+            let t = self.tenants.get_mut(&id).expect("tenant was found running");
+            t.phase = TenantPhase::RolledBack;
+            return;
         }
         if halted {
             self.roll_back(&id, out);
@@ -715,8 +735,32 @@ impl Engine {
         // previous code can run on the new schema: then a code switch keeps the orders taken since.
         let restore_database = t.migration_started && !(t.migration_succeeded && compatible);
         let switch_code = t.switch_started;
-        t.phase = TenantPhase::Running(StepKind::Rollback);
         t.observe_until = None;
+        if restore_database && let Some(switched_at) = t.switched_at {
+            // The tenant took writes on the new version since `switched_at`; a restore would throw them
+            // away. Never do that silently: hold the tenant where it is and say what is at stake.
+            t.phase = TenantPhase::AwaitingDecision;
+            let taken = t.restore_point_taken_at.clone();
+            let discards = format!(
+                "every write to tenant {id} since its restore point{} — all it took while serving {} from {switched_at} on",
+                taken.as_deref().map(|at| format!(" (taken {at})")).unwrap_or_default(),
+                self.plan.release,
+            );
+            out.push(audit(
+                ENGINE,
+                "tenant.rollback.held",
+                Some(id),
+                json!({
+                    "why": format!("{} cannot run on {}'s schema, so going back means restoring the database", self.plan.replaces, self.plan.release),
+                    "a_restore_would_discard": discards,
+                    "switched_at": switched_at.to_string(),
+                    "restore_point_taken_at": taken,
+                    "options": ["restore the restore point and switch back, discarding those writes", "keep the tenant on the new release and fix forward"],
+                }),
+            ));
+            return;
+        }
+        t.phase = TenantPhase::Running(StepKind::Rollback);
         out.push(audit(
             ENGINE,
             "tenant.rollback.started",

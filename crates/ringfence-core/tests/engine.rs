@@ -119,19 +119,22 @@ fn happy_path_releases_every_ring_in_order_and_completes() {
     assert_eq!(e.exposed_tenants().count(), 3);
 }
 
-/// A failure at each step kind rolls the tenant back with exactly what that step may have changed.
+/// A failure at each step kind rolls the tenant back with exactly what that step may have changed —
+/// except when going back would mean restoring a database that took writes on the new version: then
+/// the tenant is held for an operator, with what a restore would discard in the audit trail.
 #[test]
 fn a_failure_in_each_step_rolls_back_what_it_changed_and_halts() {
-    // (failing step, schema backward compatible, expected (restore_database, switch_code))
+    // (failing step, schema backward compatible, expected (restore_database, switch_code) or None: held)
     let cases = [
-        (Some(StepKind::RestorePoint), false, (false, false)),
-        (Some(StepKind::Migrate), false, (true, false)),
-        (Some(StepKind::Migrate), true, (true, false)),
-        (Some(StepKind::Switch), false, (true, true)),
-        (Some(StepKind::Switch), true, (false, true)),
-        (Some(StepKind::HealthCheck), false, (true, true)),
-        (None, false, (true, true)), // observation failure
-        (None, true, (false, true)),
+        (Some(StepKind::RestorePoint), false, Some((false, false))),
+        (Some(StepKind::Migrate), false, Some((true, false))),
+        (Some(StepKind::Migrate), true, Some((true, false))),
+        (Some(StepKind::Switch), false, Some((true, true))),
+        (Some(StepKind::Switch), true, Some((false, true))),
+        (Some(StepKind::HealthCheck), false, None),
+        (Some(StepKind::HealthCheck), true, Some((false, true))),
+        (None, false, None), // observation failure
+        (None, true, Some((false, true))),
     ];
     for (failing, compatible, expected) in cases {
         let plan =
@@ -142,7 +145,8 @@ fn a_failure_in_each_step_rolls_back_what_it_changed_and_halts() {
             if Some(step.kind) == failing {
                 break e.handle(at(1), fail(&step));
             }
-            let actions = e.handle(at(1), ok(&step));
+            let detail = serde_json::json!({ "taken_at": "2026-11-27T09:01:00Z" });
+            let actions = e.handle(at(1), Event::StepSucceeded { step: step.clone(), detail });
             match steps(&actions).first() {
                 Some(next) => step = next.clone(),
                 None => {
@@ -157,13 +161,25 @@ fn a_failure_in_each_step_rolls_back_what_it_changed_and_halts() {
                 }
             }
         };
-        assert_eq!(rollback_of(&actions, "a"), Some(expected), "case {failing:?} compatible={compatible}");
+        assert_eq!(rollback_of(&actions, "a"), expected, "case {failing:?} compatible={compatible}");
         assert!(actions.iter().any(|a| matches!(a, Action::Halt { .. })), "case {failing:?} halts");
+        assert_eq!(phase(&e, "b"), TenantPhase::Pending, "no tenant starts after a halt");
+        if expected.is_none() {
+            let held = actions.iter().find_map(|a| match a {
+                Action::Audit(r) if r.action == "tenant.rollback.held" => Some(r.details.clone()),
+                _ => None,
+            });
+            let held = held.expect("the hold is audited");
+            let discards = held["a_restore_would_discard"].as_str().unwrap();
+            assert!(discards.contains("2026-11-27T09:01:00Z") && discards.contains("v2"), "{discards}");
+            assert_eq!(phase(&e, "a"), TenantPhase::AwaitingDecision);
+            assert!(actions.contains(&Action::Finish { outcome: Outcome::Halted }), "case {failing:?}: {actions:?}");
+            continue;
+        }
         assert_eq!(e.status(), RolloutStatus::Halted);
         let done = e.handle(at(3), ok(&StepId { tenant: "a".into(), kind: StepKind::Rollback, attempt: 1 }));
         assert!(done.contains(&Action::Finish { outcome: Outcome::RolledBack }), "case {failing:?}: {done:?}");
         assert_eq!(phase(&e, "a"), TenantPhase::RolledBack);
-        assert_eq!(phase(&e, "b"), TenantPhase::Pending, "no tenant starts after a halt");
     }
 }
 
@@ -219,11 +235,12 @@ fn abort_rolls_back_observing_tenants_and_leaves_done_ones_reported() {
     assert_eq!(phase(&e, "a"), TenantPhase::Done);
     run_to_observation(&mut e, "b", at(7));
     let aborted = e.handle(at(8), Event::Operator { command: Command::Abort, actor: "carol".into() });
-    assert_eq!(rollback_of(&aborted, "b"), Some((true, true)));
+    // b took writes on v2 and v1 cannot run on v2's schema: it is held, not restored behind anyone's back.
+    assert_eq!(rollback_of(&aborted, "b"), None);
+    assert_eq!(phase(&e, "b"), TenantPhase::AwaitingDecision);
     assert!(aborted.iter().any(|a| matches!(a, Action::Halt { reason } if reason.contains("carol"))));
-    let end = e.handle(at(9), ok(&StepId { tenant: "b".into(), kind: StepKind::Rollback, attempt: 1 }));
-    // a stays on the new release, so the outcome is "halted", not "rolled back".
-    assert!(end.contains(&Action::Finish { outcome: Outcome::Halted }));
+    // a stays on the new release and b awaits a decision, so the outcome is "halted", not "rolled back".
+    assert!(aborted.contains(&Action::Finish { outcome: Outcome::Halted }));
 }
 
 #[test]

@@ -364,6 +364,7 @@ fn phase_text(phase: TenantPhase) -> String {
         TenantPhase::Done => "done".into(),
         TenantPhase::RolledBack => "rolled back".into(),
         TenantPhase::RollbackFailed => "ROLLBACK FAILED".into(),
+        TenantPhase::AwaitingDecision => "AWAITING DECISION (restore would discard writes)".into(),
     }
 }
 
