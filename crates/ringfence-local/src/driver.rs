@@ -19,6 +19,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -147,16 +148,26 @@ impl LocalDriver {
         Ok(LocalDriver { shared: Arc::new(shared), tx, rx })
     }
 
-    /// Starts every tenant that is not running yet at `version` (the fleet before the release), and
-    /// waits until each is healthy.
+    /// Starts every tenant that is not running: at the version it was last started at (a tenant a
+    /// previous controller already switched stays switched), or at `version` for one never started.
+    /// Waits until each is healthy.
     pub fn start_fleet(&self, version: &str) -> Result<(), LocalError> {
         for tenant in &self.shared.fleet.tenants {
-            if self.shared.supervisor.lock().expect("supervisor").get(tenant.id.as_str()).is_some() {
-                continue;
-            }
-            start_app(&self.shared, tenant, version)?;
+            let recorded = {
+                let supervisor = self.shared.supervisor.lock().expect("supervisor");
+                if supervisor.get(tenant.id.as_str()).is_some() {
+                    continue;
+                }
+                supervisor.recorded_version(tenant.id.as_str())
+            };
+            start_app(&self.shared, tenant, recorded.as_deref().unwrap_or(version))?;
         }
         Ok(())
+    }
+
+    /// Where the app processes' pid files are, for [`crate::supervisor::kill_recorded`].
+    pub fn apps_dir(&self) -> PathBuf {
+        self.shared.fleet.work_dir.join("apps")
     }
 
     /// Carries out `release` from now on, with the same running tenants (the next release of a demo or
@@ -333,7 +344,9 @@ fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_j
     let command = fill(&shared.release().migration, &vars(shared, tenant, &shared.release().version));
     let script = r#"echo $$ > "$0.pid"; "$@" >> "$0.log" 2>&1; code=$?; echo $code > "$0.status.tmp"; mv "$0.status.tmp" "$0.status"; exit $code"#;
     let mut cmd = Command::new("sh");
-    cmd.arg("-c").arg(script).arg(base).args(&command).stdin(Stdio::null());
+    // A process group of its own: a Ctrl-C at the controller's terminal must not kill a migration
+    // half-way; it finishes, and the next controller reads its exit status.
+    cmd.arg("-c").arg(script).arg(base).args(&command).stdin(Stdio::null()).process_group(0);
     if let Some(password) = &tenant.target.password {
         cmd.env("PGPASSWORD", password.expose());
     }

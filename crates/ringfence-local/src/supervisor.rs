@@ -96,8 +96,16 @@ impl Supervisor {
         let pid_path = self.pid_path(tenant);
         fs::write(&pid_path, serde_json::to_vec(&app).expect("serialisable"))
             .map_err(|e| LocalError::io(&pid_path, e))?;
+        // Outlives the process: the version a tenant is on, for whoever starts it next.
+        let version_path = self.dir.join(format!("{tenant}.version"));
+        fs::write(&version_path, version).map_err(|e| LocalError::io(&version_path, e))?;
         self.running.insert(tenant.to_owned(), (app.clone(), Some(child)));
         Ok(app)
+    }
+
+    /// The version the tenant was last started at, even if its process is gone.
+    pub fn recorded_version(&self, tenant: &str) -> Option<String> {
+        fs::read_to_string(self.dir.join(format!("{tenant}.version"))).ok().map(|v| v.trim().to_owned())
     }
 
     /// Whether the tenant's process has exited (it was started by this supervisor and died).
@@ -172,4 +180,21 @@ fn terminate(pid: u32, mut child: Option<Child>) {
     }
     // Whatever else the app started in its group goes too.
     let _ = killpg(group, Signal::SIGKILL);
+}
+
+/// Kills every app process named by a pid file in `dir`, with its process group. Meant for signal
+/// handlers (Ctrl-C), where the supervisor itself may be busy on another thread: it only reads files
+/// and sends signals.
+pub fn kill_recorded(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        if entry.path().extension().is_none_or(|e| e != "pid") {
+            continue;
+        }
+        let app = fs::read_to_string(entry.path()).ok().and_then(|t| serde_json::from_str::<AppProcess>(&t).ok());
+        if let Some(app) = app.filter(|a| alive(a.pid)) {
+            let _ = killpg(Pid::from_raw(app.pid as i32), Signal::SIGKILL);
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }

@@ -498,9 +498,7 @@ fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, Epheme
     let data_dirs: Vec<PathBuf> = clusters.values().map(|c| c.data_dir().to_owned()).collect();
     let result = ctrlc::set_handler(move || {
         eprintln!("\ninterrupted: stopping every shop and cluster");
-        for pid in pid_files(&apps) {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-        }
+        ringfence_local::supervisor::kill_recorded(&apps);
         for data in &data_dirs {
             if let Some(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
                 .ok()
@@ -519,15 +517,4 @@ fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, Epheme
     if let Err(e) = result {
         eprintln!("warning: cannot handle Ctrl-C ({e}); if interrupted, stop leftover processes by hand");
     }
-}
-
-fn pid_files(dir: &Path) -> Vec<i32> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return vec![] };
-    entries
-        .filter_map(Result::ok)
-        .filter(|e| e.path().extension().is_some_and(|x| x == "pid"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .filter_map(|t| serde_json::from_str::<Value>(&t).ok()?["pid"].as_i64())
-        .map(|p| p as i32)
-        .collect()
 }

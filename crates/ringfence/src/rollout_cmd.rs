@@ -121,6 +121,19 @@ fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDrive
         migration: release.migration.command.clone(),
     };
     let driver = LocalDriver::new(fleet, local_release)?;
+    // Ctrl-C stops the tenants' processes too (nothing is left behind); `ringfence resume` starts them
+    // again at the versions they were on. A SIGKILL leaves them running for `resume` to adopt.
+    let apps = driver.apps_dir();
+    let handler = ctrlc::set_handler(move || {
+        eprintln!("\ninterrupted: stopping the tenants' processes; `ringfence resume --driver local` continues");
+        ringfence_local::supervisor::kill_recorded(&apps);
+        std::process::exit(130);
+    });
+    if let Err(e) = handler {
+        eprintln!(
+            "warning: cannot handle Ctrl-C ({e}); if interrupted, `ringfence resume` adopts what is left running"
+        );
+    }
     driver.start_fleet(&release.replaces)?;
     Ok(driver)
 }
