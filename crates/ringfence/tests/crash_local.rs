@@ -204,6 +204,7 @@ fn sigkill_the_controller_at_several_points_and_resume_no_migration_runs_twice()
     }
     assert!(in_migration >= 2, "only {in_migration} kills landed while a migration ran");
     assert_eq!(interrupted, 1, "the Ctrl-C landed on a running controller");
+    assert!(kills >= 4, "only {kills} SIGKILLs landed on a running controller");
 
     let mut last = ringfence();
     last.arg("resume").arg("--config").arg(&config).arg("--json");
