@@ -17,24 +17,8 @@ use ringfence_pg::EphemeralCluster;
 use ringfence_runtime::Runner;
 use ringfence_store::SqliteStore;
 
-/// The `storefront` binary, built by cargo for this test if needed (it belongs to another package, so
-/// cargo does not hand its path to this one).
 fn storefront() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["build", "--quiet", "-p", "storefront", "--message-format=json"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo runs");
-    assert!(out.status.success(), "building storefront failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["target"]["name"] == "storefront" && m["executable"].is_string())
-        .map(|m| PathBuf::from(m["executable"].as_str().unwrap()))
-        .next_back()
-        .expect("cargo reports the storefront executable")
+    storefront::testing::binary()
 }
 
 fn free_port() -> u16 {
@@ -68,24 +52,10 @@ fn setup(ids: &[&str]) -> (EphemeralCluster, PathBuf, tempfile::TempDir, Vec<Loc
 }
 
 fn fleet(bin: &Path, work: &tempfile::TempDir, tenants: Vec<LocalTenant>) -> LocalFleet {
-    let b = bin.display().to_string();
-    let t = |args: &[&str]| std::iter::once(b.clone()).chain(args.iter().map(|s| s.to_string())).collect::<Vec<_>>();
+    let (serve, maintenance, _) = storefront::command_templates(&bin.display().to_string());
     LocalFleet {
         work_dir: work.path().to_owned(),
-        app: AppCommands {
-            serve: t(&[
-                "serve",
-                "--database-url",
-                "{database_url}",
-                "--listen",
-                "127.0.0.1:{app_port}",
-                "--code-version",
-                "{version}",
-                "--tenant",
-                "{tenant}",
-            ]),
-            maintenance: t(&["maintenance", "--database-url", "{database_url}", "{state}"]),
-        },
+        app: AppCommands { serve, maintenance },
         tenants,
         slis: vec![],
         scrape_interval: Duration::from_millis(300),
@@ -95,18 +65,8 @@ fn fleet(bin: &Path, work: &tempfile::TempDir, tenants: Vec<LocalTenant>) -> Loc
 }
 
 fn release(bin: &Path, version: &str, previous: &str) -> LocalRelease {
-    LocalRelease {
-        version: version.into(),
-        previous: previous.into(),
-        migration: vec![
-            bin.display().to_string(),
-            "migrate".into(),
-            "--database-url".into(),
-            "{database_url}".into(),
-            "--to".into(),
-            "{version}".into(),
-        ],
-    }
+    let (_, _, migration) = storefront::command_templates(&bin.display().to_string());
+    LocalRelease { version: version.into(), previous: previous.into(), migration }
 }
 
 fn schema_version(pg: &EphemeralCluster, db: &str) -> String {

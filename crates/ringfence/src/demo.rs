@@ -122,34 +122,16 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         });
     }
 
-    let bin = storefront.display().to_string();
-    let cmd =
-        |args: &[&str]| std::iter::once(bin.clone()).chain(args.iter().map(|s| s.to_string())).collect::<Vec<_>>();
+    let (serve, maintenance, migration) = storefront::command_templates(&storefront.display().to_string());
     let local_fleet = LocalFleet {
         work_dir: work_dir.clone(),
-        app: AppCommands {
-            serve: cmd(&[
-                "serve",
-                "--database-url",
-                "{database_url}",
-                "--listen",
-                "127.0.0.1:{app_port}",
-                "--code-version",
-                "{version}",
-                "--tenant",
-                "{tenant}",
-                "--pool-size",
-                "2",
-            ]),
-            maintenance: cmd(&["maintenance", "--database-url", "{database_url}", "{state}"]),
-        },
+        app: AppCommands { serve, maintenance },
         tenants: tenants.clone(),
         slis: config.policy.slis.clone(),
         scrape_interval: Duration::from_secs(2),
         health_timeout: Duration::from_secs(30),
         pg: pg.clone(),
     };
-    let migration = cmd(&["migrate", "--database-url", "{database_url}", "--to", "{version}"]);
     let local_release = |r: &DemoRelease| LocalRelease {
         version: r.version.into(),
         previous: r.replaces.into(),

@@ -56,31 +56,35 @@ pub fn rollout(
             sim.failures = failures.into_iter().collect();
             sim.pace = std::time::Duration::from_millis(args.pace);
             let driver = SimulatedDriver::create(sim)?;
-            eprintln!(
-                "rolling out {} (replaces {}) to {} tenants in {} rings — simulated fleet, virtual clock",
-                plan.release,
-                plan.replaces,
-                plan.tenant_count(),
-                plan.rings.len()
-            );
-            let mut runner = Runner::start(store, &args.audit, driver, plan, options, actor)?;
-            eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
-            drive(&mut runner, args)
+            start_and_drive(store, driver, "simulated fleet, virtual clock", plan, options, actor, args)
         }
         DriverKind::Local => {
             let driver = local_driver(&loaded.config, &release)?;
-            eprintln!(
-                "rolling out {} (replaces {}) to {} tenants in {} rings — local processes",
-                plan.release,
-                plan.replaces,
-                plan.tenant_count(),
-                plan.rings.len()
-            );
-            let mut runner = Runner::start(store, &args.audit, driver, plan, options, actor)?;
-            eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
-            drive(&mut runner, args)
+            start_and_drive(store, driver, "local processes", plan, options, actor, args)
         }
     }
+}
+
+/// Records a new run of `plan` through `driver` and drives it to its end.
+fn start_and_drive<D: Driver>(
+    store: SqliteStore,
+    driver: D,
+    target: &str,
+    plan: ringfence_core::plan::Plan,
+    options: EngineOptions,
+    actor: &str,
+    args: &RunArgs,
+) -> anyhow::Result<Exit> {
+    eprintln!(
+        "rolling out {} (replaces {}) to {} tenants in {} rings — {target}",
+        plan.release,
+        plan.replaces,
+        plan.tenant_count(),
+        plan.rings.len()
+    );
+    let mut runner = Runner::start(store, &args.audit, driver, plan, options, actor)?;
+    eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
+    drive(&mut runner, args)
 }
 
 /// The local process driver for `release` over the configuration's fleet, with every tenant running

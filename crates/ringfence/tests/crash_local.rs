@@ -3,8 +3,6 @@
 //! time. No tenant's migration may run twice — the app records every migration run in its database —
 //! and every tenant must end on the new release, with the audit trail intact and no process left.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -100,7 +98,7 @@ fn ringfence() -> Command {
 #[test]
 fn sigkill_the_controller_at_several_points_and_resume_no_migration_runs_twice() {
     let pg = EphemeralCluster::start_default().expect("PostgreSQL starts (scripts/ensure-deps installs it)");
-    let storefront = support::storefront();
+    let storefront = storefront::testing::binary();
     for t in TENANTS {
         let db = t.replace('-', "_");
         pg.create_database(&db).unwrap();

@@ -3,8 +3,6 @@
 //! test on its own, after the rest of the suite, so that its latency judgements are not disturbed by
 //! other tests competing for the two cores.
 
-mod support;
-
 use std::process::Command;
 use std::time::Instant;
 
@@ -15,12 +13,13 @@ fn the_demo_runs_as_designed() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("out.json");
     let started = Instant::now();
+    let storefront = storefront::testing::binary();
     let out = Command::new(env!("CARGO_BIN_EXE_ringfence"))
         .arg("demo")
         .arg("--json")
         .arg(&json)
         .arg("--storefront")
-        .arg(support::storefront())
+        .arg(&storefront)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -50,6 +49,6 @@ fn the_demo_runs_as_designed() {
         assert_eq!(t["acknowledged_orders_missing"], 0, "{t}");
     }
     // Nothing the demo started is left running.
-    let leftovers = Command::new("pgrep").args(["-f", "storefront serve"]).output().unwrap();
+    let leftovers = Command::new("pgrep").args(["-f", &format!("{} serve", storefront.display())]).output().unwrap();
     assert!(leftovers.stdout.is_empty(), "storefront processes left: {}", String::from_utf8_lossy(&leftovers.stdout));
 }

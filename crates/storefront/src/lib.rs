@@ -16,7 +16,32 @@ pub mod metrics;
 pub mod migrate;
 pub mod seed;
 pub mod shopper;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod version;
+
+/// Command templates that run `bin` (the storefront binary) the way a controller drives a tenant,
+/// with the placeholders Ringfence fills per tenant: `(serve, maintenance, migrate)`.
+pub fn command_templates(bin: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let cmd = |args: &[&str]| std::iter::once(bin.to_owned()).chain(args.iter().map(|s| s.to_string())).collect();
+    (
+        cmd(&[
+            "serve",
+            "--database-url",
+            "{database_url}",
+            "--listen",
+            "127.0.0.1:{app_port}",
+            "--code-version",
+            "{version}",
+            "--tenant",
+            "{tenant}",
+            "--pool-size",
+            "2",
+        ]),
+        cmd(&["maintenance", "--database-url", "{database_url}", "{state}"]),
+        cmd(&["migrate", "--database-url", "{database_url}", "--to", "{version}"]),
+    )
+}
 
 pub use error::StorefrontError;
 pub use version::CodeVersion;

@@ -1,6 +1,5 @@
-//! Helpers shared by the binary's process-level tests.
-
-#![allow(dead_code)]
+//! For other crates' tests: the storefront binary, built by cargo if needed. (A package's own tests get
+//! its binaries from cargo; other packages' tests do not.) Behind the `testing` feature.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,7 +7,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// The `storefront` binary, built by cargo for this test if needed (it belongs to another package).
-pub fn storefront() -> PathBuf {
+pub fn binary() -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let out = Command::new(cargo)
         .args(["build", "--quiet", "-p", "storefront", "--message-format=json"])
