@@ -167,5 +167,5 @@ fn sigkill_at_several_points_then_resume_completes_without_repeating_a_step() {
 
 #[test]
 fn sigkill_during_a_halt_and_rollback_then_resume_rolls_back_exactly_once() {
-    check(&["velo-werk-berlin:switch"], 40, 1);
+    check(&["velo-werk-berlin:switch"], 90, 1);
 }
