@@ -87,7 +87,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
         ("pg-a".to_string(), EphemeralCluster::start_default()?),
         ("pg-b".to_string(), EphemeralCluster::start_default()?),
     ]);
-    install_interrupt_handler(&work_dir, &clusters);
+    install_interrupt_handler(&work_dir, &clusters, args.keep);
 
     let config_dir = work_dir.join("config");
     std::fs::create_dir_all(&config_dir)?;
@@ -475,7 +475,8 @@ fn ensure_postgres() -> anyhow::Result<PgBinaries> {
 
 /// On Ctrl-C (or SIGTERM), stops the shops and the clusters from their pid files, then exits: the main
 /// thread may be deep in a step, and nothing must be left running.
-fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, EphemeralCluster>) {
+fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, EphemeralCluster>, keep: bool) {
+    let work = work_dir.to_owned();
     let apps = work_dir.join("apps");
     let data_dirs: Vec<PathBuf> = clusters.values().map(|c| c.data_dir().to_owned()).collect();
     let result = ctrlc::set_handler(move || {
@@ -493,6 +494,11 @@ fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, Epheme
                 std::thread::sleep(Duration::from_millis(300));
                 let _ = std::fs::remove_dir_all(root);
             }
+        }
+        if keep {
+            eprintln!("state, audit trail, logs and restore points kept in {}", work.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&work);
         }
         std::process::exit(130);
     });
