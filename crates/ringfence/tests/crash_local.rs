@@ -136,10 +136,7 @@ fn sigkill_the_controller_at_several_points_and_resume_no_migration_runs_twice()
     // Every shop of this test serves a database of our cluster. (Migrations still running after a
     // Ctrl-C are meant to: they finish on their own, and the next controller reads their status.)
     let ours = format!("serve --database-url postgres://postgres@127.0.0.1:{}/", pg.port());
-    let running = || {
-        let out = Command::new("pgrep").args(["-f", &ours]).output().unwrap();
-        String::from_utf8_lossy(&out.stdout).lines().count()
-    };
+    let running = || storefront::testing::processes_matching(&ours).len();
     enum KillAt {
         MigrationInFlight,
         After(u64),

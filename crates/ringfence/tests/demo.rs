@@ -49,6 +49,6 @@ fn the_demo_runs_as_designed() {
         assert_eq!(t["acknowledged_orders_missing"], 0, "{t}");
     }
     // Nothing the demo started is left running.
-    let leftovers = Command::new("pgrep").args(["-f", &format!("{} serve", storefront.display())]).output().unwrap();
-    assert!(leftovers.stdout.is_empty(), "storefront processes left: {}", String::from_utf8_lossy(&leftovers.stdout));
+    let leftovers = storefront::testing::processes_matching(&format!("{} serve", storefront.display()));
+    assert!(leftovers.is_empty(), "storefront processes left: {leftovers:?}");
 }

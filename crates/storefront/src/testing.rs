@@ -24,3 +24,24 @@ pub fn binary() -> PathBuf {
         .next_back()
         .expect("cargo reports the storefront executable")
 }
+
+/// Process ids whose command line contains `needle` (arguments joined by spaces), read from /proc so
+/// tests need no procps.
+pub fn processes_matching(needle: &str) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
+    let me = std::process::id();
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+            let line: Vec<String> = raw
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            line.join(" ").contains(needle)
+        })
+        .collect()
+}
