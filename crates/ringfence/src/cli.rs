@@ -8,8 +8,10 @@ use ringfence_runtime::simulate::FailPoint;
 /// Ringfence carries an Odoo release (image + addons) to every tenant database of a fleet, ring by
 /// ring, in each tenant's window, and halts and rolls back on its own when something degrades.
 ///
-/// Configuration is a directory of YAML documents (kinds Fleet, Policy, Release), like Kubernetes
-/// manifests. Start with `ringfence validate examples/retail-fleet`, then `ringfence plan`.
+/// Configuration is a directory of YAML documents (kinds Fleet, Policy, Release and, for tenants run
+/// as local processes, LocalTarget), like Kubernetes manifests. To see the whole product work, run
+/// `ringfence demo`; to explore the configuration, `ringfence validate examples/retail-fleet`, then
+/// `ringfence plan examples/retail-fleet`.
 ///
 /// Exit codes: 0 success; 1 the checked thing failed (a rollout halted, an audit trail is broken);
 /// 2 usage or configuration error.
