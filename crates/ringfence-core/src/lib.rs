@@ -5,6 +5,7 @@
 //! the outside world arrives as [`engine::Event`]s; decisions leave as [`engine::Action`]s that adapters
 //! carry out. That is what makes the core replayable and testable under simulation.
 
+pub mod calendar;
 pub mod duration;
 pub mod engine;
 pub mod fixtures;
