@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use ringfence_core::model::FreezeSpec;
 use ringfence_core::{Cluster, Fleet, LocalTarget, Policy, Pool, Release, Ring, Selector, Sli, Tenant};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -119,6 +120,7 @@ pub(crate) struct PolicyDoc {
     /// is still known; indexed like `rings`.
     pub salvaged_selectors: Vec<(usize, Selector)>,
     pub slis: Items<Sli>,
+    pub freezes: Items<FreezeSpec>,
 }
 
 /// The spec of one document, by kind.
@@ -273,7 +275,7 @@ fn read_fleet(spec: &Node, errors: &mut Vec<DeError>) -> FleetDoc {
 }
 
 fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
-    let allow_image_tags = match from_node::<Policy>(&shell(spec, &["rings", "slis"]), "spec") {
+    let allow_image_tags = match from_node::<Policy>(&shell(spec, &["rings", "slis", "freezes"]), "spec") {
         Ok(p) => Some(p.allow_image_tags),
         Err(e) => {
             errors.push(e);
@@ -295,5 +297,11 @@ fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
             Some((*i, selector))
         })
         .collect();
-    PolicyDoc { allow_image_tags, rings, salvaged_selectors, slis: items(spec, "slis", "name", errors) }
+    PolicyDoc {
+        allow_image_tags,
+        rings,
+        salvaged_selectors,
+        slis: items(spec, "slis", "name", errors),
+        freezes: items(spec, "freezes", "name", errors),
+    }
 }

@@ -187,6 +187,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                     allow_image_tags: p.allow_image_tags.unwrap_or_default(),
                     rings: p.rings.values(),
                     slis: p.slis.values(),
+                    freezes: p.freezes.values(),
                 })
             }
             Spec::Release(r) => release = r.map(|r| *r),

@@ -127,7 +127,22 @@ fn check_secret(report: &mut Report<'_>, path: &str, secret: &SecretRef) {
     }
 }
 
+const WINDOW_HINT: &str = "a window is a 5-field cron (`0 2 * * 1-5`: 02:00 on weekdays) and a duration (`3h`)";
+
 fn check_fleet(fleet: &FleetDoc, report: &mut Report<'_>) {
+    for (i, pool) in &fleet.pools.ok {
+        // A pool's windows take each tenant's zone; the expression itself is checked here once.
+        for (w, window) in pool.maintenance_windows.iter().enumerate() {
+            if let Err(e) = window.to_window(jiff::tz::TimeZone::UTC) {
+                report.at(
+                    Fleet,
+                    &format!("spec.pools[{i}].maintenanceWindows[{w}]"),
+                    e.to_string(),
+                    Some(WINDOW_HINT.into()),
+                );
+            }
+        }
+    }
     let clusters = &fleet.clusters.ok;
     report.duplicates(Fleet, "cluster", "clusters", "name", clusters.iter().map(|(i, c)| (*i, c.name.as_str())));
     for (i, cluster) in clusters {
@@ -205,6 +220,18 @@ fn check_fleet(fleet: &FleetDoc, report: &mut Report<'_>) {
             }
             if pool.kind == PoolKind::Dedicated {
                 per_dedicated_pool.entry(pool.name.as_str()).or_default().push(*i);
+            }
+        }
+        if let Ok(tz) = jiff::tz::TimeZone::get(&tenant.timezone) {
+            for (w, window) in tenant.maintenance_windows.iter().enumerate() {
+                if let Err(e) = window.to_window(tz.clone()) {
+                    report.at(
+                        Fleet,
+                        &format!("spec.tenants[{i}].maintenanceWindows[{w}]"),
+                        e.to_string(),
+                        Some(WINDOW_HINT.into()),
+                    );
+                }
             }
         }
         if jiff::tz::TimeZone::get(&tenant.timezone).is_err() {
@@ -296,6 +323,48 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
                 format!("SLI {:?} sets no limit, so it could never fail a tenant", sli.name),
                 Some("set `max`, `maxRatioToControl` or both".into()),
             );
+        }
+    }
+    for (i, freeze) in &policy.freezes.ok {
+        let path = format!("spec.freezes[{i}]");
+        match jiff::tz::TimeZone::get(&freeze.timezone) {
+            Err(_) => report.at(
+                Policy,
+                &format!("{path}.timezone"),
+                format!("unknown time zone {:?}", freeze.timezone),
+                Some("use an IANA name such as Europe/Paris, America/New_York or UTC".into()),
+            ),
+            Ok(tz) => {
+                if let Err(e) = freeze.to_freezes(tz) {
+                    report.at(Policy, &path, format!("freeze {:?}: {e}", freeze.name), Some(
+                        "an absolute freeze: `start: 2026-11-26T00:00` and `end: 2026-12-01T00:00`; a recurring one: `cron: \"0 16 * * 5\"` and `duration: 8h`".into(),
+                    ));
+                }
+            }
+        }
+        if let (Some(fleet), Some(scope)) = (fleet, &freeze.scope) {
+            let pools: Vec<&str> = fleet.pools.ok.iter().map(|(_, p)| p.name.as_str()).collect();
+            for (j, pool) in scope.pools.iter().enumerate() {
+                if !pools.contains(&pool.as_str()) {
+                    report.at(
+                        Policy,
+                        &format!("{path}.scope.pools[{j}]"),
+                        format!("unknown pool {pool:?}"),
+                        Some(known_names_hint("pool", pool, &pools)),
+                    );
+                }
+            }
+            let tenants: Vec<&str> = fleet.tenants.ok.iter().map(|(_, t)| t.id.as_str()).collect();
+            for (j, tenant) in scope.tenants.iter().enumerate() {
+                if !tenants.contains(&tenant.as_str()) {
+                    report.at(
+                        Policy,
+                        &format!("{path}.scope.tenants[{j}]"),
+                        format!("unknown tenant {:?}", tenant.as_str()),
+                        Some(known_names_hint("tenant", tenant.as_str(), &tenants)),
+                    );
+                }
+            }
         }
     }
     for (i, ring) in rings {

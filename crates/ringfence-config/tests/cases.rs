@@ -58,6 +58,7 @@ cases! {
     sli_without_limit,
     sli_measures,
     local_target_rules,
+    calendar_rules,
     release_rules,
     release_empty_command,
     no_cascade,

@@ -83,6 +83,7 @@ fn fleet_and_policy() -> (Fleet, Policy) {
                 tier,
                 labels,
                 timezone: "Europe/Paris".into(),
+                maintenance_windows: vec![],
             }
         })
         .collect::<Vec<_>>();

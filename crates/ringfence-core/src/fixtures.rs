@@ -32,6 +32,7 @@ pub fn tenant(id: &str, cluster: &str) -> Tenant {
         tier: TenantTier::Standard,
         labels: BTreeMap::new(),
         timezone: "Europe/Paris".into(),
+        maintenance_windows: vec![],
     }
 }
 

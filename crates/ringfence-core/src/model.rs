@@ -190,6 +190,9 @@ pub struct Pool {
     pub kind: PoolKind,
     /// The cluster its tenant databases live on.
     pub cluster: String,
+    /// Maintenance windows for its tenants that declare none of their own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance_windows: Vec<WindowSpec>,
 }
 
 /// A tenant's service tier, used by ring selectors.
@@ -237,6 +240,122 @@ pub struct Tenant {
     pub labels: BTreeMap<String, String>,
     /// IANA time zone its business runs in, e.g. `Europe/Paris`.
     pub timezone: String,
+    /// When it may be changed, in its own time zone; none means its pool's, and none there means any time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub maintenance_windows: Vec<WindowSpec>,
+}
+
+/// A maintenance window as written: a 5-field cron expression for when it opens, in the tenant's time
+/// zone, and how long it stays open.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WindowSpec {
+    /// When it opens, e.g. `0 2 * * 1-5` (02:00 on weekdays).
+    pub cron: String,
+    /// How long it stays open, e.g. `3h`.
+    pub duration: Duration,
+}
+
+impl WindowSpec {
+    /// The window in time zone `tz` (resolved by the caller: the core reads no tz database).
+    pub fn to_window(
+        &self,
+        tz: jiff::tz::TimeZone,
+    ) -> Result<crate::calendar::MaintenanceWindow, crate::calendar::CalendarError> {
+        crate::calendar::MaintenanceWindow::new(&self.cron, self.duration, tz)
+    }
+}
+
+/// A freeze as written: an absolute period (`start`–`end`, local times in `timezone`) or a recurring
+/// one (`cron` + `duration`), for the whole fleet or chosen pools and tenants, letting through only the
+/// risk tiers listed in `allowTiers` (none by default). Deny wins over any allow.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FreezeSpec {
+    /// Name shown when it holds a tenant back, e.g. `black-friday`.
+    pub name: String,
+    /// Start of an absolute freeze, local time, e.g. `2026-11-26T00:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<jiff::civil::DateTime>,
+    /// End of an absolute freeze, local time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<jiff::civil::DateTime>,
+    /// When a recurring freeze begins, e.g. `0 16 * * 5` (Fridays 16:00).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    /// How long a recurring freeze lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Duration>,
+    /// IANA time zone of the times above.
+    pub timezone: String,
+    /// Risk tiers allowed through (e.g. `[low]`); none by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_tiers: Vec<crate::calendar::RiskTier>,
+    /// Pools and tenants it applies to; the whole fleet when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<FreezeScopeSpec>,
+}
+
+/// The pools and tenants a freeze applies to.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FreezeScopeSpec {
+    /// Pools by name.
+    #[serde(default)]
+    pub pools: Vec<String>,
+    /// Tenants by id.
+    #[serde(default)]
+    pub tenants: Vec<TenantId>,
+}
+
+/// Why a freeze as written cannot be built.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum FreezeSpecError {
+    /// Neither or both of the absolute and recurring forms.
+    #[error("give either `start` and `end` (an absolute freeze) or `cron` and `duration` (a recurring one)")]
+    Shape,
+    /// A local time that does not exist or cannot be placed in the zone.
+    #[error("{0}")]
+    Time(String),
+    /// The calendar refused it.
+    #[error(transparent)]
+    Calendar(#[from] crate::calendar::CalendarError),
+}
+
+impl FreezeSpec {
+    /// The freezes this spec stands for (one per pool or tenant in its scope, or one global), in time
+    /// zone `tz` (resolved by the caller).
+    pub fn to_freezes(&self, tz: jiff::tz::TimeZone) -> Result<Vec<crate::calendar::Freeze>, FreezeSpecError> {
+        use crate::calendar::{Freeze, FreezeScope};
+        let scopes: Vec<FreezeScope> = match &self.scope {
+            None => vec![FreezeScope::Global],
+            Some(s) if s.pools.is_empty() && s.tenants.is_empty() => vec![FreezeScope::Global],
+            Some(s) => s
+                .pools
+                .iter()
+                .map(|p| FreezeScope::Pool(p.clone()))
+                .chain(s.tenants.iter().map(|t| FreezeScope::Tenant(t.clone())))
+                .collect(),
+        };
+        let mut out = Vec::with_capacity(scopes.len());
+        for scope in scopes {
+            let freeze = match (&self.start, &self.end, &self.cron, &self.duration) {
+                (Some(start), Some(end), None, None) => {
+                    let zoned = |t: &jiff::civil::DateTime| {
+                        t.to_zoned_datetime(tz.clone())
+                            .map_err(|e| FreezeSpecError::Time(format!("{t} in {}: {e}", self.timezone)))
+                    };
+                    Freeze::absolute(&self.name, &zoned(start)?, &zoned(end)?, scope)?
+                }
+                (None, None, Some(cron), Some(duration)) => {
+                    Freeze::recurring(&self.name, cron, *duration, tz.clone(), scope)?
+                }
+                _ => return Err(FreezeSpecError::Shape),
+            };
+            out.push(freeze.allowing(&self.allow_tiers));
+        }
+        Ok(out)
+    }
 }
 
 /// Rings, judge thresholds and the rules a release must satisfy.
@@ -252,6 +371,9 @@ pub struct Policy {
     /// Absolute SLI limits used by the simple judge.
     #[serde(default)]
     pub slis: Vec<Sli>,
+    /// Periods in which releases may not touch tenants (deny wins).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freezes: Vec<FreezeSpec>,
 }
 
 /// An ordered group of tenants released together, batch by batch.
@@ -594,6 +716,7 @@ mod tests {
             tier,
             labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             timezone: "UTC".into(),
+            maintenance_windows: vec![],
         }
     }
 

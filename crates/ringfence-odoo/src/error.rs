@@ -1,0 +1,129 @@
+//! The crate's one error type. Every variant names the file (with line and column when it comes from a
+//! manifest) or the path it is about, and says what to do about it.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading addons.
+#[derive(Debug, thiserror::Error)]
+pub enum OdooError {
+    /// The manifest is not a Python literal (or not valid Python at all).
+    #[error(
+        "{}:{line}:{col}: {message}; a manifest must be a single Python literal (Odoo reads it with \
+         ast.literal_eval) and Ringfence parses it, never executes it: {hint}",
+        file.display()
+    )]
+    Syntax {
+        /// The manifest file (for a wheel: `WHEEL!entry`).
+        file: PathBuf,
+        /// 1-based line.
+        line: u32,
+        /// 1-based column, in characters.
+        col: u32,
+        /// What was found.
+        message: String,
+        /// What to do.
+        hint: &'static str,
+    },
+
+    /// A manifest key holds a value of the wrong type.
+    #[error("{}:{line}:{col}: `{key}` must be {expected}, found {found}; fix the manifest", file.display())]
+    ManifestType {
+        /// The manifest file.
+        file: PathBuf,
+        /// 1-based line of the offending value.
+        line: u32,
+        /// 1-based column of the offending value.
+        col: u32,
+        /// The manifest key (or `manifest` for the whole literal).
+        key: String,
+        /// The expected Python type, e.g. `a list of strings`.
+        expected: &'static str,
+        /// The Python type found, e.g. `dict`.
+        found: String,
+    },
+
+    /// A manifest version cannot be normalised against the Odoo series.
+    #[error(
+        "{}:{line}:{col}: version {version:?} is not valid for Odoo {series}: {reason}; use `x.y`, `x.y.z`, \
+         `{series}.x.y` or `{series}.x.y.z`",
+        file.display()
+    )]
+    Version {
+        /// The manifest file.
+        file: PathBuf,
+        /// 1-based line of the version value.
+        line: u32,
+        /// 1-based column of the version value.
+        col: u32,
+        /// The raw manifest version.
+        version: String,
+        /// The Odoo series it was normalised against.
+        series: String,
+        /// Why it was refused.
+        reason: String,
+    },
+
+    /// An Odoo series that is not `MAJOR.MINOR`.
+    #[error("Odoo series {0:?} is not of the form MAJOR.MINOR (e.g. \"17.0\"); pass the series the image runs")]
+    InvalidSeries(String),
+
+    /// A file or directory could not be read.
+    #[error("cannot read {}: {source}; check that the path exists and is readable", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+
+    /// A manifest is not UTF-8, which Odoo requires.
+    #[error("{}: not valid UTF-8 (at byte {offset}); Odoo reads manifests as UTF-8, re-save the file as UTF-8", path.display())]
+    NotUtf8 {
+        /// The manifest file.
+        path: PathBuf,
+        /// Byte offset of the first invalid sequence.
+        offset: usize,
+    },
+
+    /// A wheel is not a readable zip archive.
+    #[error("{}: not a readable wheel (zip): {source}; download it again", path.display())]
+    Zip {
+        /// The wheel.
+        path: PathBuf,
+        /// The underlying error.
+        source: zip::result::ZipError,
+    },
+
+    /// A wheel holds no `odoo/addons/<name>/__manifest__.py`.
+    #[error(
+        "{}: no odoo/addons/<name>/__manifest__.py inside; this is not an Odoo addon wheel (OCA wheels are \
+         named odoo-addon-<name> or odoo<series>-addon-<name>)",
+        path.display()
+    )]
+    NotAnAddonWheel {
+        /// The wheel.
+        path: PathBuf,
+    },
+
+    /// An addon depends on a module that is neither in the addon set nor declared as provided elsewhere.
+    #[error(
+        "addon `{addon}` depends on `{dependency}`, which is {}; add the addon path or wheel that provides it, \
+         or list it as provided by the Odoo image",
+        if *not_installable { "marked installable: False" } else { "not in any addon path or wheel" }
+    )]
+    MissingDependency {
+        /// The addon whose manifest names the dependency.
+        addon: String,
+        /// The missing module.
+        dependency: String,
+        /// The module exists but its manifest says `installable: False`.
+        not_installable: bool,
+    },
+
+    /// Addons depend on each other in a circle; Odoo cannot load any of them.
+    #[error("dependency cycle {}; remove one of these dependencies", path.join(" -> "))]
+    DependencyCycle {
+        /// The cycle, starting and ending with the same addon.
+        path: Vec<String>,
+    },
+}
