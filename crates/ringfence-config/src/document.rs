@@ -115,6 +115,8 @@ pub(crate) struct FleetDoc {
 pub(crate) struct PolicyDoc {
     /// `allowImageTags`, when the spec outside the lists was valid.
     pub allow_image_tags: Option<bool>,
+    /// `None` when the policy's scalar fields could not be read.
+    pub expected_step_duration: Option<ringfence_core::Duration>,
     pub rings: Items<Ring>,
     /// Selectors of rings that could not be read as a whole (say, a bad duration), so ring membership
     /// is still known; indexed like `rings`.
@@ -275,8 +277,8 @@ fn read_fleet(spec: &Node, errors: &mut Vec<DeError>) -> FleetDoc {
 }
 
 fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
-    let allow_image_tags = match from_node::<Policy>(&shell(spec, &["rings", "slis", "freezes"]), "spec") {
-        Ok(p) => Some(p.allow_image_tags),
+    let shell_policy = match from_node::<Policy>(&shell(spec, &["rings", "slis", "freezes"]), "spec") {
+        Ok(p) => Some(p),
         Err(e) => {
             errors.push(e);
             None
@@ -298,7 +300,8 @@ fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
         })
         .collect();
     PolicyDoc {
-        allow_image_tags,
+        allow_image_tags: shell_policy.as_ref().map(|p| p.allow_image_tags),
+        expected_step_duration: shell_policy.as_ref().map(|p| p.expected_step_duration),
         rings,
         salvaged_selectors,
         slis: items(spec, "slis", "name", errors),

@@ -188,6 +188,9 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                     rings: p.rings.values(),
                     slis: p.slis.values(),
                     freezes: p.freezes.values(),
+                    expected_step_duration: p
+                        .expected_step_duration
+                        .unwrap_or_else(|| Policy::default().expected_step_duration),
                 })
             }
             Spec::Release(r) => release = r.map(|r| *r),

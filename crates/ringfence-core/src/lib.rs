@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod judge;
 pub mod model;
 pub mod plan;
+pub mod schedule;
 
 pub use duration::Duration;
 pub use model::{

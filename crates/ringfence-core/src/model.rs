@@ -359,7 +359,7 @@ impl FreezeSpec {
 }
 
 /// Rings, judge thresholds and the rules a release must satisfy.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     /// Whether a release image may be referenced by tag instead of digest. Off by default.
@@ -374,6 +374,26 @@ pub struct Policy {
     /// Periods in which releases may not touch tenants (deny wins).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<FreezeSpec>,
+    /// How long a tenant's steps are expected to take (restore point, migration, switch) when no
+    /// rehearsal measured them: what must fit in a maintenance window.
+    #[serde(default = "default_step_duration")]
+    pub expected_step_duration: Duration,
+}
+
+fn default_step_duration() -> Duration {
+    Duration::from_mins(30)
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            allow_image_tags: false,
+            rings: Vec::new(),
+            slis: Vec::new(),
+            freezes: Vec::new(),
+            expected_step_duration: default_step_duration(),
+        }
+    }
 }
 
 /// An ordered group of tenants released together, batch by batch.

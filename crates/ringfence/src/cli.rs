@@ -36,10 +36,18 @@ pub enum Command {
     },
     /// Show the rollout plan: rings in policy order, batches, tenants and their clusters.
     ///
-    /// No batch holds more tenants of one cluster than the cluster's maxConcurrentMigrations.
+    /// No batch holds more tenants of one cluster than the cluster's maxConcurrentMigrations. With
+    /// `--from`, also when each tenant is expected to be released — inside its maintenance windows,
+    /// outside freezes, after the previous batch and the previous ring's soak — and why it waits.
     Plan {
         /// Configuration directory or file.
         dir: PathBuf,
+        /// Schedule the release as if it started at this time (RFC 3339, e.g. 2026-11-27T09:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        from: Option<jiff::Timestamp>,
+        /// The release's risk tier, which freezes may let through (until risk classification decides it).
+        #[arg(long, value_enum, default_value_t = RiskArg::Medium)]
+        risk: RiskArg,
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
@@ -162,4 +170,29 @@ pub enum DriverKind {
     /// Tenants as app processes on this machine, databases on PostgreSQL clusters it can reach; needs a
     /// LocalTarget document in the configuration.
     Local,
+}
+
+/// A risk tier on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RiskArg {
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl From<RiskArg> for ringfence_core::calendar::RiskTier {
+    fn from(r: RiskArg) -> Self {
+        use ringfence_core::calendar::RiskTier;
+        match r {
+            RiskArg::Low => RiskTier::Low,
+            RiskArg::Medium => RiskTier::Medium,
+            RiskArg::High => RiskTier::High,
+            RiskArg::Critical => RiskTier::Critical,
+        }
+    }
 }

@@ -4,7 +4,12 @@ use std::path::Path;
 
 use anyhow::Context;
 use ringfence_config::{Diagnostics, Loaded};
+use std::collections::BTreeMap;
+
+use ringfence_core::calendar::{Calendar, RiskTier};
+use ringfence_core::model::TenantId;
 use ringfence_core::plan::Plan;
+use ringfence_core::schedule::{ScheduleInput, ScheduledTenant, schedule};
 use serde_json::json;
 
 use crate::Exit;
@@ -82,13 +87,19 @@ pub fn make_plan(loaded: &Loaded) -> anyhow::Result<Plan> {
     ringfence_core::plan::plan(&c.fleet, &c.policy, version, replaces).context("cannot plan the rollout")
 }
 
-/// `ringfence plan DIR`.
-pub fn plan(dir: &Path, json: bool) -> anyhow::Result<Exit> {
+/// `ringfence plan DIR [--from TIME]`.
+pub fn plan(dir: &Path, json: bool, from: Option<jiff::Timestamp>, risk: RiskTier) -> anyhow::Result<Exit> {
     let loaded = match load_or_report(dir, json) {
         Ok(loaded) => loaded,
         Err(exit) => return Ok(exit),
     };
     let plan = make_plan(&loaded)?;
+    let schedule: Option<BTreeMap<TenantId, ScheduledTenant>> = match from {
+        None => None,
+        Some(from) => {
+            Some(schedule_release(&loaded, &plan, from, risk)?.into_iter().map(|s| (s.id.clone(), s)).collect())
+        }
+    };
     if json {
         let clusters: Vec<_> = loaded
             .config
@@ -100,6 +111,23 @@ pub fn plan(dir: &Path, json: bool) -> anyhow::Result<Exit> {
         let mut value = serde_json::to_value(&plan)?;
         value["clusters"] = json!(clusters);
         value["tenant_count"] = json!(plan.tenant_count());
+        if let Some(schedule) = &schedule {
+            // Each tenant entry carries its expected times and the reasons it waits.
+            for ring in value["rings"].as_array_mut().into_iter().flatten() {
+                for batch in ring["batches"].as_array_mut().into_iter().flatten() {
+                    for tenant in batch["tenants"].as_array_mut().into_iter().flatten() {
+                        let id = TenantId(tenant["id"].as_str().unwrap_or_default().to_owned());
+                        if let Some(s) = schedule.get(&id) {
+                            tenant["expected_start"] = json!(s.expected_start.to_string());
+                            tenant["expected_end"] = json!(s.expected_end.to_string());
+                            tenant["waits"] = json!(s.waits.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+                        }
+                    }
+                }
+            }
+            value["from"] = json!(from.map(|f| f.to_string()));
+            value["risk"] = json!(risk);
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(Exit::Success);
     }
@@ -110,21 +138,31 @@ pub fn plan(dir: &Path, json: bool) -> anyhow::Result<Exit> {
         plan.tenant_count(),
         plan.rings.len()
     );
-    let mut table = Table::new(&["RING", "BATCH", "TENANT", "CLUSTER", "POOL", "DATABASE", "OBSERVE", "SOAK"]);
+    let mut header = vec!["RING", "BATCH", "TENANT", "CLUSTER", "POOL", "OBSERVE", "SOAK"];
+    if schedule.is_some() {
+        header.extend(["EXPECTED START", "EXPECTED END", "WAITS FOR"]);
+    }
+    let mut table = Table::new(&header);
     for ring in &plan.rings {
         for (b, batch) in ring.batches.iter().enumerate() {
             for (i, t) in batch.tenants.iter().enumerate() {
                 let first = b == 0 && i == 0;
-                table.row(vec![
+                let mut row = vec![
                     if first { ring.name.clone() } else { String::new() },
                     if i == 0 { format!("{}/{}", b + 1, ring.batches.len()) } else { String::new() },
                     t.id.to_string(),
                     t.cluster.clone(),
                     t.pool.clone(),
-                    t.database.clone(),
                     if first { ring.observation.to_string() } else { String::new() },
                     if first { ring.soak.to_string() } else { String::new() },
-                ]);
+                ];
+                if let Some(s) = schedule.as_ref().and_then(|s| s.get(&t.id)) {
+                    row.push(s.expected_start.strftime("%Y-%m-%d %H:%MZ").to_string());
+                    row.push(s.expected_end.strftime("%Y-%m-%d %H:%MZ").to_string());
+                    // The last reason is the one that decided the start; earlier ones led to it.
+                    row.push(s.waits.last().map(|w| w.to_string()).unwrap_or_else(|| "-".into()));
+                }
+                table.row(row);
             }
         }
         if ring.batches.is_empty() {
@@ -133,6 +171,50 @@ pub fn plan(dir: &Path, json: bool) -> anyhow::Result<Exit> {
     }
     print!("{}", table.render());
     Ok(Exit::Success)
+}
+
+/// Resolves the configuration's windows and freezes (time zones read here, outside the core) and
+/// schedules the plan from `from`.
+fn schedule_release(
+    loaded: &Loaded,
+    plan: &Plan,
+    from: jiff::Timestamp,
+    risk: RiskTier,
+) -> anyhow::Result<Vec<ScheduledTenant>> {
+    let config = &loaded.config;
+    let mut windows = BTreeMap::new();
+    let mut pools = BTreeMap::new();
+    for t in &config.fleet.tenants {
+        let tz = jiff::tz::TimeZone::get(&t.timezone).with_context(|| format!("tenant {}: time zone", t.id))?;
+        let specs = if t.maintenance_windows.is_empty() {
+            config.fleet.pool(&t.pool).map(|p| p.maintenance_windows.as_slice()).unwrap_or(&[])
+        } else {
+            t.maintenance_windows.as_slice()
+        };
+        let resolved = specs
+            .iter()
+            .map(|w| w.to_window(tz.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .with_context(|| format!("tenant {}: maintenance window", t.id))?;
+        windows.insert(t.id.clone(), resolved);
+        pools.insert(t.id.clone(), t.pool.clone());
+    }
+    let mut freezes = Vec::new();
+    for f in &config.policy.freezes {
+        let tz = jiff::tz::TimeZone::get(&f.timezone).with_context(|| format!("freeze {}: time zone", f.name))?;
+        freezes.extend(f.to_freezes(tz).with_context(|| format!("freeze {}", f.name))?);
+    }
+    let calendar = Calendar::new(freezes);
+    let input = ScheduleInput {
+        from,
+        step: config.policy.expected_step_duration,
+        windows: &windows,
+        pools: &pools,
+        calendar: &calendar,
+        tier: risk,
+        horizon: ringfence_core::calendar::DEFAULT_HORIZON,
+    };
+    Ok(schedule(plan, &input)?)
 }
 
 /// `ringfence audit verify FILE`.

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { dir, json } => config_cmd::validate(&dir, json),
-        Command::Plan { dir, json } => config_cmd::plan(&dir, json),
+        Command::Plan { dir, json, from, risk } => config_cmd::plan(&dir, json, from, risk.into()),
         Command::Rollout { dir, run, actor, from, failures } => {
             rollout_cmd::rollout(&dir, &run, &actor, from, failures)
         }

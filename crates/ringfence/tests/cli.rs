@@ -166,3 +166,45 @@ fn status_without_a_store_explains_itself() {
     assert_eq!(code, 2);
     assert!(err.contains("nothing has been rolled out"), "{err}");
 }
+
+/// Time governance on the example: nothing before the Black Friday freeze ends, and every enterprise
+/// tenant inside one of its own windows (Monday–Thursday, 02:00 local for 4 hours).
+#[test]
+fn plan_from_schedules_nobody_in_the_freeze_and_enterprise_tenants_in_their_windows() {
+    let (code, out, err) = run(bin().args(["plan", "--json", "--from", "2026-11-27T09:00:00Z"]).arg(example()));
+    assert_eq!(code, 0, "{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let freeze_end: jiff::Timestamp = "2026-12-01T05:00:00Z".parse().unwrap();
+    let mut enterprise = 0;
+    for ring in plan["rings"].as_array().unwrap() {
+        for batch in ring["batches"].as_array().unwrap() {
+            for t in batch["tenants"].as_array().unwrap() {
+                let start: jiff::Timestamp = t["expected_start"].as_str().unwrap().parse().unwrap();
+                let end: jiff::Timestamp = t["expected_end"].as_str().unwrap().parse().unwrap();
+                assert!(start >= freeze_end, "{} starts {start}, inside black-friday", t["id"]);
+                assert!(end > start);
+                if ring["name"] == "enterprise" {
+                    enterprise += 1;
+                    let zone = if t["id"] == "modahaus" { "Europe/Berlin" } else { "Europe/Paris" };
+                    let local = start.in_tz(zone).unwrap();
+                    let steps_done = (start + jiff::SignedDuration::from_mins(30)).in_tz(zone).unwrap();
+                    let weekday = local.weekday().to_monday_one_offset();
+                    assert!((1..=4).contains(&weekday), "{} starts on weekday {weekday}", t["id"]);
+                    assert!(local.hour() >= 2, "{} starts at {local}", t["id"]);
+                    assert!(
+                        steps_done <= local.date().at(6, 0, 0, 0).to_zoned_datetime(local.time_zone().clone()).unwrap(),
+                        "{} ends its steps at {steps_done}",
+                        t["id"]
+                    );
+                    assert!(
+                        t["waits"].as_array().unwrap().iter().any(|w| w.as_str().unwrap().contains("window")
+                            || w.as_str().unwrap().contains("previous batch")),
+                        "{}",
+                        t["waits"]
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(enterprise, 2);
+}
