@@ -126,4 +126,17 @@ pub enum OdooError {
         /// The cycle, starting and ending with the same addon.
         path: Vec<String>,
     },
+
+    /// An installed-state snapshot is not in the documented format.
+    #[error(
+        "{}: {message}; an installed-state snapshot is a JSON list of {{\"name\", \"state\", \"latest_version\"}} \
+         objects as read from ir_module_module",
+        path.display()
+    )]
+    Snapshot {
+        /// The snapshot file.
+        path: PathBuf,
+        /// What is wrong, and where in the file.
+        message: String,
+    },
 }

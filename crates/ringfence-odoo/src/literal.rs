@@ -118,11 +118,19 @@ enum Tok {
     Colon,
     Sign(char),
     Op(String),
-    Str { bytes: bool, text: Vec<u8> },
+    Str {
+        bytes: bool,
+        text: Vec<u8>,
+    },
     Int(i128),
     Float(f64),
     Const(ValueKind),
-    Name { name: String, called: bool },
+    Name {
+        name: String,
+        called: bool,
+    },
+    /// An f-string (or t-string); only produced by the lenient lexer of [`scan`].
+    FStr,
     Newline,
     Eof,
 }
@@ -141,11 +149,14 @@ struct Lexer<'a> {
     col: u32,
     // Brackets open: newlines inside them are whitespace, as in Python.
     depth: usize,
+    // Lenient (for `scan`): f-strings become `Tok::FStr` and bad escapes inside strings are kept as
+    // written, so the lexer stays in step with the source instead of stopping.
+    lenient: bool,
 }
 
 impl<'a> Lexer<'a> {
     fn new(src: &'a str, file: &'a Path) -> Self {
-        Lexer { src, file, at: 0, line: 1, col: 1, depth: 0 }
+        Lexer { src, file, at: 0, line: 1, col: 1, depth: 0, lenient: false }
     }
 
     fn peek_char(&self) -> Option<char> {
@@ -309,6 +320,9 @@ impl<'a> Lexer<'a> {
 
     fn string(&mut self, pos: Pos, prefix: &str) -> Result<Token, OdooError> {
         let lower = prefix.to_ascii_lowercase();
+        if (lower.contains('f') || lower.contains('t')) && self.lenient {
+            return Ok(self.skip_fstring(pos));
+        }
         if lower.contains('f') || lower.contains('t') {
             return Err(self.error(
                 pos,
@@ -354,7 +368,7 @@ impl<'a> Lexer<'a> {
                 let Some(e) = self.bump() else {
                     continue;
                 };
-                if bytes && !e.is_ascii() {
+                if bytes && !e.is_ascii() && !self.lenient {
                     return Err(self.error(
                         here,
                         "a non-ASCII character in a bytes literal",
@@ -367,9 +381,15 @@ impl<'a> Lexer<'a> {
                     out.push(e);
                     continue;
                 }
-                self.escape(e, here, bytes, &mut out)?;
+                if let Err(err) = self.escape(e, here, bytes, &mut out) {
+                    if !self.lenient {
+                        return Err(err);
+                    }
+                    out.push('\\');
+                    out.push(e);
+                }
             } else {
-                if bytes && !c.is_ascii() {
+                if bytes && !c.is_ascii() && !self.lenient {
                     return Err(self.error(
                         here,
                         "a non-ASCII character in a bytes literal",
@@ -379,13 +399,42 @@ impl<'a> Lexer<'a> {
                 out.push(c);
             }
         }
-        let text = if bytes {
+        let text = if bytes && !self.lenient {
             // Byte escapes were pushed as chars U+0000..=U+00FF; turn each back into one byte.
             out.chars().map(|c| c as u32 as u8).collect()
         } else {
             out.into_bytes()
         };
         Ok(Token { tok: Tok::Str { bytes, text }, pos })
+    }
+
+    /// Skips an f-string body (the opening quote is next) up to its closing quotes. Best effort: a
+    /// replacement field holding the same quotes (allowed since Python 3.12) ends it early.
+    fn skip_fstring(&mut self, pos: Pos) -> Token {
+        let quote = self.bump().unwrap_or('"');
+        let triple = self.peek_char() == Some(quote) && self.peek_char_at(1) == Some(quote);
+        if triple {
+            self.bump();
+            self.bump();
+        }
+        while let Some(c) = self.bump() {
+            if c == quote {
+                if !triple {
+                    break;
+                }
+                if self.peek_char() == Some(quote) && self.peek_char_at(1) == Some(quote) {
+                    self.bump();
+                    self.bump();
+                    break;
+                }
+            } else if (c == '\n' || c == '\r') && !triple {
+                break;
+            } else if c == '\\' {
+                // Raw or not, the character after a backslash never closes the string.
+                self.bump();
+            }
+        }
+        Token { tok: Tok::FStr, pos }
     }
 
     fn escape(&mut self, e: char, at: Pos, bytes: bool, out: &mut String) -> Result<(), OdooError> {
@@ -586,6 +635,68 @@ fn is_string_prefix(word: &str) -> bool {
     matches!(lower.as_str(), "r" | "u" | "b" | "br" | "rb" | "f" | "fr" | "rf" | "t" | "tr" | "rt")
 }
 
+/// A token of arbitrary Python source, for best-effort scanners such as [`crate::sql`].
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum ScanTok {
+    /// A string literal's value (bytes literals decoded lossily).
+    Str(String),
+    /// An f-string (its value depends on code).
+    FStr,
+    /// A name or keyword.
+    Name(String),
+    /// `(`, `[` or `{`.
+    Open(char),
+    /// `)`, `]` or `}`.
+    Close(char),
+    /// `,`.
+    Comma,
+    /// An operator or `.`, `:`, `;`, as written.
+    Op(String),
+    /// A logical line end (not inside brackets).
+    Newline,
+    /// Anything else: numbers, constants, and characters the lexer could not read.
+    Other,
+}
+
+/// Tokenises arbitrary Python source with the literal lexer, never failing: what it cannot read becomes
+/// [`ScanTok::Other`] and the scan goes on from the next character. Comments are dropped; no
+/// indentation tokens are produced.
+pub(crate) fn scan(src: &str) -> Vec<(ScanTok, Pos)> {
+    let file = Path::new("");
+    let mut lexer = Lexer::new(src, file);
+    lexer.lenient = true;
+    let mut out = Vec::new();
+    loop {
+        let at = lexer.at;
+        let pos = lexer.pos();
+        let tok = match lexer.next_token() {
+            Ok(Token { tok: Tok::Eof, .. }) => break,
+            Ok(t) => match t.tok {
+                // The lenient lexer keeps bytes literals as UTF-8 text.
+                Tok::Str { text, .. } => (ScanTok::Str(String::from_utf8_lossy(&text).into_owned()), t.pos),
+                Tok::FStr => (ScanTok::FStr, t.pos),
+                Tok::Name { name, .. } => (ScanTok::Name(name), t.pos),
+                Tok::Open(c) => (ScanTok::Open(c), t.pos),
+                Tok::Close(c) => (ScanTok::Close(c), t.pos),
+                Tok::Comma => (ScanTok::Comma, t.pos),
+                Tok::Colon => (ScanTok::Op(":".into()), t.pos),
+                Tok::Sign(c) => (ScanTok::Op(c.to_string()), t.pos),
+                Tok::Op(op) => (ScanTok::Op(op), t.pos),
+                Tok::Newline => (ScanTok::Newline, t.pos),
+                Tok::Int(_) | Tok::Float(_) | Tok::Const(_) | Tok::Eof => (ScanTok::Other, t.pos),
+            },
+            Err(_) => {
+                if lexer.at == at {
+                    lexer.bump();
+                }
+                (ScanTok::Other, pos)
+            }
+        };
+        out.push(tok);
+    }
+    out
+}
+
 struct Parser<'a> {
     lexer: Lexer<'a>,
     peeked: Option<Token>,
@@ -773,6 +884,9 @@ impl Parser<'_> {
             }
             Tok::Newline | Tok::Eof => {
                 return Err(self.error(pos, "no value (the file or line ends)", HINT_SYNTAX));
+            }
+            Tok::FStr => {
+                return Err(self.error(pos, "an f-string, which is code, not a literal", HINT_LITERAL));
             }
         };
         Ok(Value { kind, pos })

@@ -1,10 +1,14 @@
-//! Lists the migration scripts an addon ships: `migrations/<folder>/` and `upgrades/<folder>/` holding
-//! `pre-*.py`, `post-*.py` and `end-*.py`, the files Odoo runs around a module upgrade.
+//! Lists the migration scripts an addon ships (`migrations/<folder>/` and `upgrades/<folder>/` holding
+//! `pre-*.py`, `post-*.py` and `end-*.py`, the files Odoo runs around a module upgrade) and selects the
+//! ones an upgrade from an installed version to a new one runs, in Odoo's order ([`select_scripts`]).
 //!
-//! Not here: choosing which folders run for a given installed → new version (that needs the tenant's
-//! installed versions), and reading the scripts.
+//! Not here: reading the scripts (see [`crate::sql`]) and deciding which modules are upgraded (see
+//! [`crate::upgrade`]).
 
+use std::cmp::Ordering;
 use std::fmt;
+
+use crate::version::{ModuleVersion, Series};
 
 /// When Odoo runs a script during a module upgrade.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -63,6 +67,137 @@ pub fn migration_scripts<'a>(files: impl IntoIterator<Item = &'a str>) -> Vec<Mi
     scripts
 }
 
+/// The scripts one module upgrade runs, per stage in run order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectedScripts {
+    /// Run before the module is loaded.
+    pub pre: Vec<MigrationScript>,
+    /// Run right after the module is loaded.
+    pub post: Vec<MigrationScript>,
+    /// Run once every module of the upgrade is loaded.
+    pub end: Vec<MigrationScript>,
+    /// Folders whose name is not a dotted numeric version; Ringfence cannot place them, so they are
+    /// left out and reported (sorted, deduplicated).
+    pub unreadable_folders: Vec<String>,
+}
+
+impl SelectedScripts {
+    /// The scripts of one stage.
+    pub fn stage(&self, stage: Stage) -> &[MigrationScript] {
+        match stage {
+            Stage::Pre => &self.pre,
+            Stage::Post => &self.post,
+            Stage::End => &self.end,
+        }
+    }
+
+    /// All scripts in the order they run for this module: pre, post, end.
+    pub fn iter(&self) -> impl Iterator<Item = &MigrationScript> {
+        self.pre.iter().chain(&self.post).chain(&self.end)
+    }
+
+    /// Whether nothing runs.
+    pub fn is_empty(&self) -> bool {
+        self.pre.is_empty() && self.post.is_empty() && self.end.is_empty()
+    }
+}
+
+/// The scripts Odoo runs when it upgrades a module from `installed` to `new` (both full,
+/// series-prefixed versions: `ir_module_module.latest_version` and the normalised manifest version).
+///
+/// A folder is selected when `installed < folder <= new`, where:
+/// - a folder written with the series prefix (`17.0.1.3.1`) is compared as a whole;
+/// - a folder without it (`1.3.1`) is compared on the module part only (installed and new without their
+///   first two parts), so a `1.3.1` script that ran under 16.0 does not run again on the way to 17.0;
+/// - `0.0.0` is selected on every upgrade (`installed < new`), never on a reinstall at the same version
+///   or a downgrade;
+/// - `installed == None` (a new install) selects nothing: Odoo runs migration scripts only for modules
+///   that were installed before.
+///
+/// Order, per stage (Odoo runs a module's pre-scripts before loading it, its post-scripts right after,
+/// and the end-scripts of all upgraded modules once everything is loaded, module by module in load
+/// order): folders by version ascending, where a series-less folder counts as series-prefixed and
+/// `0.0.0` as `<series>.0.0.0` (so it comes first); folders of the same version ordered by name; within
+/// a version folder, the files of `migrations/` and `upgrades/` together, by file name.
+pub fn select_scripts(
+    scripts: &[MigrationScript],
+    installed: Option<&ModuleVersion>,
+    new: &ModuleVersion,
+    series: Series,
+) -> SelectedScripts {
+    let mut selected = SelectedScripts::default();
+    let Some(installed) = installed else {
+        return selected;
+    };
+    let mut chosen: Vec<(ModuleVersion, &MigrationScript)> = Vec::new();
+    for script in scripts {
+        let Some(folder) = folder_version(&script.folder, series) else {
+            selected.unreadable_folders.push(script.folder.clone());
+            continue;
+        };
+        if runs(&script.folder, &folder, installed, new, series) {
+            chosen.push((folder, script));
+        }
+    }
+    chosen.sort_by(|(va, a), (vb, b)| {
+        va.cmp(vb)
+            .then_with(|| a.folder.cmp(&b.folder))
+            .then_with(|| file_name(a).cmp(file_name(b)))
+            .then_with(|| a.root.cmp(&b.root))
+    });
+    for (_, script) in chosen {
+        let list = match script.stage {
+            Stage::Pre => &mut selected.pre,
+            Stage::Post => &mut selected.post,
+            Stage::End => &mut selected.end,
+        };
+        list.push(script.clone());
+    }
+    selected.unreadable_folders.sort();
+    selected.unreadable_folders.dedup();
+    selected
+}
+
+/// A folder name as a full version: series-less names get the series prefix, as Odoo does.
+fn folder_version(folder: &str, series: Series) -> Option<ModuleVersion> {
+    if is_series_less(folder, series) {
+        ModuleVersion::parse(&format!("{series}.{folder}"))
+    } else {
+        ModuleVersion::parse(folder)
+    }
+}
+
+fn is_series_less(folder: &str, series: Series) -> bool {
+    let prefix = series.to_string();
+    folder == prefix || !folder.starts_with(&format!("{prefix}."))
+}
+
+fn runs(folder: &str, version: &ModuleVersion, installed: &ModuleVersion, new: &ModuleVersion, series: Series) -> bool {
+    if folder == "0.0.0" {
+        return installed < new;
+    }
+    if is_series_less(folder, series) {
+        let (i, f, n) = (module_part(installed), module_part(version), module_part(new));
+        return cmp_parts(i, f) == Ordering::Less && cmp_parts(f, n) != Ordering::Greater;
+    }
+    installed < version && version <= new
+}
+
+/// A version without its series (first two parts).
+fn module_part(v: &ModuleVersion) -> &[u64] {
+    v.parts().get(2..).unwrap_or(&[])
+}
+
+/// Compares numeric parts the way [`ModuleVersion`] does: trailing zeros do not count.
+fn cmp_parts(a: &[u64], b: &[u64]) -> Ordering {
+    let trim = |p: &[u64]| p.len() - p.iter().rev().take_while(|&&x| x == 0).count();
+    a[..trim(a)].cmp(&b[..trim(b)])
+}
+
+fn file_name(script: &MigrationScript) -> &str {
+    script.path.rsplit('/').next().unwrap_or(&script.path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,5 +227,94 @@ mod tests {
                 ("upgrades/1.2/pre-x.py".into(), Stage::Pre),
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod selection_tests {
+    use super::*;
+
+    fn v(s: &str) -> ModuleVersion {
+        ModuleVersion::parse(s).unwrap()
+    }
+
+    fn s17() -> Series {
+        "17.0".parse().unwrap()
+    }
+
+    fn paths(scripts: &[MigrationScript]) -> Vec<&str> {
+        scripts.iter().map(|s| s.path.as_str()).collect()
+    }
+
+    const FILES: [&str; 12] = [
+        "migrations/0.0.0/end-a.py",
+        "migrations/17.0.1.0.0/pre-at-installed.py",
+        "migrations/1.0.1/pre-b.py",
+        "upgrades/17.0.1.0.1/pre-a.py",
+        "migrations/17.0.1.1.0/post-z.py",
+        "migrations/17.0.1.1.0/post-a.py",
+        "migrations/17.0.1.1.1/pre-after-new.py",
+        "migrations/1.1.0/pre-c.py",
+        "upgrades/1.1.0/pre-a.py",
+        "migrations/1.1.0/end-b.py",
+        "migrations/1.10/pre-ten.py",
+        "migrations/not-a-version/pre-x.py",
+    ];
+
+    #[test]
+    fn selects_installed_exclusive_new_inclusive_in_odoo_order() {
+        let scripts = migration_scripts(FILES);
+        let got = select_scripts(&scripts, Some(&v("17.0.1.0.0")), &v("17.0.1.1.0"), s17());
+        // By folder version (1.0.1 and 17.0.1.0.1 are the same version: by folder name), then file name
+        // across migrations/ and upgrades/.
+        assert_eq!(
+            paths(&got.pre),
+            [
+                "migrations/1.0.1/pre-b.py",
+                "upgrades/17.0.1.0.1/pre-a.py",
+                "upgrades/1.1.0/pre-a.py",
+                "migrations/1.1.0/pre-c.py"
+            ]
+        );
+        assert_eq!(paths(&got.post), ["migrations/17.0.1.1.0/post-a.py", "migrations/17.0.1.1.0/post-z.py"]);
+        // 0.0.0 sorts as 17.0.0.0.0, first.
+        assert_eq!(paths(&got.end), ["migrations/0.0.0/end-a.py", "migrations/1.1.0/end-b.py"]);
+        assert_eq!(got.unreadable_folders, ["not-a-version"]);
+        assert_eq!(got.iter().count(), 8);
+        assert_eq!(got.stage(Stage::Post), got.post.as_slice());
+    }
+
+    #[test]
+    fn folder_versions_compare_numerically() {
+        let scripts = migration_scripts(FILES);
+        let got = select_scripts(&scripts, Some(&v("17.0.1.9")), &v("17.0.1.10"), s17());
+        assert_eq!(paths(&got.pre), ["migrations/1.10/pre-ten.py"]);
+        assert_eq!(paths(&got.end), ["migrations/0.0.0/end-a.py"]);
+    }
+
+    #[test]
+    fn zero_folder_runs_on_upgrade_only() {
+        let scripts = migration_scripts(["migrations/0.0.0/pre-always.py"]);
+        let run = |from: &str, to: &str| select_scripts(&scripts, Some(&v(from)), &v(to), s17()).pre.len();
+        assert_eq!(run("17.0.1.0.0", "17.0.1.0.1"), 1);
+        assert_eq!(run("17.0.1.0.0", "17.0.1.0.0"), 0, "same version: a dependent's upgrade runs nothing");
+        assert_eq!(run("17.0.1.0.1", "17.0.1.0.0"), 0, "downgrade");
+    }
+
+    #[test]
+    fn series_less_folders_compare_on_the_module_part_across_series() {
+        let scripts = migration_scripts(["migrations/1.1.0/pre-m.py", "migrations/17.0.1.1.0/pre-full.py"]);
+        // 16.0.1.0.0 → 17.0.1.1.0: the full 17.0 folder runs, and so does 1.1.0 (module part 1.0.0 < 1.1.0).
+        let got = select_scripts(&scripts, Some(&v("16.0.1.0.0")), &v("17.0.1.1.0"), s17());
+        assert_eq!(got.pre.len(), 2);
+        // 16.0.1.1.0 → 17.0.1.1.0: 1.1.0 already ran under 16.0; only the full folder is newer.
+        let got = select_scripts(&scripts, Some(&v("16.0.1.1.0")), &v("17.0.1.1.0"), s17());
+        assert_eq!(paths(&got.pre), ["migrations/17.0.1.1.0/pre-full.py"]);
+    }
+
+    #[test]
+    fn a_new_install_runs_nothing() {
+        let scripts = migration_scripts(FILES);
+        assert!(select_scripts(&scripts, None, &v("17.0.1.1.0"), s17()).is_empty());
     }
 }

@@ -58,6 +58,32 @@ impl Addon {
     pub fn migration_scripts(&self) -> Vec<MigrationScript> {
         migration_scripts(self.files.iter().map(String::as_str))
     }
+
+    /// The text of one of its files (`rel` as in [`Addon::files`]), from the directory or the wheel.
+    /// Only read, never run: used to scan migration scripts for SQL.
+    pub fn read_text(&self, rel: &str) -> Result<String, OdooError> {
+        match &self.source {
+            AddonSource::Dir(dir) => {
+                let path = dir.join(rel);
+                let bytes = fs::read(&path).map_err(|source| io(&path, source))?;
+                utf8(bytes, &path)
+            }
+            AddonSource::Wheel { path, prefix } => {
+                let entry = format!("{prefix}{rel}");
+                let display = PathBuf::from(format!("{}!{entry}", path.display()));
+                let zip_err = |source| OdooError::Zip { path: path.clone(), source };
+                let file = fs::File::open(path).map_err(|source| io(path, source))?;
+                let mut archive = zip::ZipArchive::new(file).map_err(zip_err)?;
+                let mut bytes = Vec::new();
+                archive
+                    .by_name(&entry)
+                    .map_err(zip_err)?
+                    .read_to_end(&mut bytes)
+                    .map_err(|source| io(&display, source))?;
+                utf8(bytes, &display)
+            }
+        }
+    }
 }
 
 /// An addon that was not used because one of the same name came earlier (first path wins, as in Odoo).

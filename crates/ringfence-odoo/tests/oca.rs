@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use ringfence_odoo::{AddonSet, AddonSource, ModuleVersion, Series, Stage};
+use ringfence_odoo::{
+    AddonSet, AddonSource, InstalledState, ModuleVersion, Reason, Series, Sql, Stage, Strategy, extract_sql,
+    plan_upgrade,
+};
 
 // Tests run on parallel threads; one download at a time keeps pip from writing the same file twice.
 static DOWNLOAD: Mutex<()> = Mutex::new(());
@@ -137,4 +140,65 @@ fn a_zip_without_an_addon_is_refused() {
     std::fs::write(&path, b"not a zip").unwrap();
     let err = AddonSet::new().add_wheel(&path).unwrap_err();
     assert!(err.to_string().contains("not a readable wheel"), "{err}");
+}
+
+#[test]
+fn queue_job_upgrade_from_1_3_0_to_1_5_4_runs_the_two_pre_migrations() {
+    let new = wheel("odoo-addon-queue-job", "17.0.1.5.4");
+    let cron = wheel("odoo-addon-queue-job-cron", "17.0.1.1.0");
+    let mut after = AddonSet::new();
+    after.add_wheel(&new).unwrap();
+    after.add_wheel(&cron).unwrap();
+    let snapshot = r#"[
+        {"name": "base", "state": "installed", "latest_version": "17.0.1.3"},
+        {"name": "web", "state": "installed", "latest_version": "17.0.1.0"},
+        {"name": "mail", "state": "installed", "latest_version": "17.0.1.15"},
+        {"name": "base_sparse_field", "state": "installed", "latest_version": "17.0.1.0"},
+        {"name": "queue_job", "state": "installed", "latest_version": "17.0.1.3.0"},
+        {"name": "queue_job_cron", "state": "installed", "latest_version": "17.0.1.1.0"}
+    ]"#;
+    let installed = InstalledState::parse_json(snapshot, Path::new("tenant.json")).unwrap();
+
+    for strategy in [Strategy::VersionBump, Strategy::Explicit(vec!["queue_job".into()])] {
+        let plan = plan_upgrade(&installed, &after, s17(), &odoo_core(), &strategy).unwrap();
+        let upgraded: Vec<(&str, &Reason)> = plan.upgrade.iter().map(|c| (c.name.as_str(), &c.reason)).collect();
+        let first = if strategy == Strategy::VersionBump { Reason::Bumped } else { Reason::Explicit };
+        assert_eq!(
+            upgraded,
+            [("queue_job", &first), ("queue_job_cron", &Reason::Dependent { of: "queue_job".into() })]
+        );
+        assert_eq!(plan.upgrade[0].from.as_ref().unwrap().as_str(), "17.0.1.3.0");
+        assert_eq!(plan.upgrade[0].to.as_ref().unwrap().as_str(), "17.0.1.5.4");
+        assert!(plan.install.is_empty() && plan.missing.is_empty() && plan.blocked.is_empty(), "{plan:?}");
+        assert_eq!(plan.order, ["queue_job", "queue_job_cron"]);
+
+        let runs = plan.scripts(&after, s17());
+        assert_eq!(runs.len(), 1, "queue_job_cron stays at 17.0.1.1.0 and runs nothing");
+        let scripts = &runs[0].scripts;
+        assert_eq!(runs[0].module, "queue_job");
+        let pre: Vec<&str> = scripts.stage(Stage::Pre).iter().map(|s| s.path.as_str()).collect();
+        assert_eq!(pre, ["migrations/17.0.1.3.1/pre-migration.py", "migrations/17.0.1.3.2/pre-migration.py"]);
+        assert!(scripts.post.is_empty() && scripts.end.is_empty() && scripts.unreadable_folders.is_empty());
+    }
+
+    // The scripts' text, read from the wheel; 17.0.1.3.1 calls openupgradelib only, 17.0.1.3.2 drops
+    // an index with a literal.
+    let job = after.get("queue_job").unwrap();
+    let mut sql = Vec::new();
+    for folder in ["17.0.1.3.1", "17.0.1.3.2"] {
+        let rel = format!("migrations/{folder}/pre-migration.py");
+        sql.extend(extract_sql(&job.read_text(&rel).unwrap(), &format!("queue_job/{rel}")));
+    }
+    assert_eq!(sql.len(), 1, "{sql:?}");
+    assert_eq!(
+        sql[0].to_string(),
+        "queue_job/migrations/17.0.1.3.2/pre-migration.py:10: SQL: DROP INDEX IF EXISTS queue_job_identity_key_state_partial_index;"
+    );
+    assert_eq!(
+        sql[0].sql,
+        Sql::Literal {
+            text: "DROP INDEX IF EXISTS queue_job_identity_key_state_partial_index;".into(),
+            formatted: false
+        }
+    );
 }
