@@ -119,6 +119,45 @@ pub enum Command {
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Analyse Odoo addons (read, never run).
+    #[command(subcommand)]
+    Odoo(OdooCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OdooCommand {
+    /// What `odoo -u` will do to a tenant when its addons change from OLD to NEW: modules upgraded
+    /// (with their installed dependents), newly installed, missing; the migration scripts that will
+    /// run; the SQL they execute; the critical domains touched.
+    ///
+    /// Addon sources are addon paths (directories of addons, as in `--addons-path`), directories of
+    /// OCA wheels, or wheel files. Without `--tenant-state`, every addon of OLD counts as installed at
+    /// its OLD version. Exits 0 when the upgrade can run, 1 when modules are missing or blocked.
+    Diff {
+        /// The addons the tenant runs now (repeatable); optional with --tenant-state.
+        #[arg(long = "from", value_name = "PATH")]
+        from: Vec<PathBuf>,
+        /// The release's addons (repeatable).
+        #[arg(long = "to", value_name = "PATH", required = true)]
+        to: Vec<PathBuf>,
+        /// The tenant's installed modules: a JSON list of {name, state, latest_version}, as in
+        /// ir_module_module.
+        #[arg(long, value_name = "FILE")]
+        tenant_state: Option<PathBuf>,
+        /// The Odoo series, e.g. 17.0.
+        #[arg(long, default_value = "17.0")]
+        series: String,
+        /// Upgrade exactly these modules (and their installed dependents) instead of every bumped one.
+        #[arg(long, value_delimiter = ',', value_name = "MODULES")]
+        modules: Vec<String>,
+        /// Modules the Odoo image itself provides (base, web, mail, …); anything else found in no tree
+        /// is reported missing.
+        #[arg(long, value_delimiter = ',', value_name = "MODULES")]
+        image_modules: Vec<String>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@
 mod cli;
 mod config_cmd;
 mod demo;
+mod odoo_cmd;
 mod rollout_cmd;
 mod table;
 
@@ -12,7 +13,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{AuditCommand, Cli, Command};
+use cli::{AuditCommand, Cli, Command, OdooCommand};
 
 /// How a command ended, as the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +37,9 @@ fn main() -> ExitCode {
         Command::Resume { run, config, run_id } => rollout_cmd::resume(&run, config.as_deref(), run_id),
         Command::Status { state, run_id, json } => rollout_cmd::status(&state, run_id, json),
         Command::Audit(AuditCommand::Verify { file, json }) => config_cmd::audit_verify(&file, json),
+        Command::Odoo(OdooCommand::Diff { from, to, tenant_state, series, modules, image_modules, json }) => {
+            odoo_cmd::diff(&odoo_cmd::DiffArgs { from, to, tenant_state, series, modules, image_modules, json })
+        }
         Command::Demo { json, storefront, rate, keep } => demo::demo(demo::DemoArgs { json, storefront, rate, keep }),
     };
     match result {

@@ -208,3 +208,52 @@ fn plan_from_schedules_nobody_in_the_freeze_and_enterprise_tenants_in_their_wind
     }
     assert_eq!(enterprise, 2);
 }
+
+/// `ringfence odoo diff` on hand-written addons and a tenant's installed modules: what `odoo -u` will
+/// upgrade and install, what is missing (exit 1), which scripts run in which order, and their SQL.
+#[test]
+fn odoo_diff_reports_upgrades_missing_modules_scripts_and_sql() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ringfence-odoo/tests/fixtures/upgrade");
+    let (code, out, err) = run(bin()
+        .args(["odoo", "diff", "--json", "--image-modules", "base,web,mail", "--to"])
+        .arg(fixture.join("addons"))
+        .arg("--tenant-state")
+        .arg(fixture.join("installed.json")));
+    assert_eq!(code, 1, "missing modules make the upgrade unsafe: {out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let names = |key: &str| -> Vec<String> {
+        v[key].as_array().unwrap().iter().map(|c| c["module"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names("upgrade"), ["base_ext", "gone_dep_user", "sale_ext", "sale_report"]);
+    assert_eq!(names("install"), ["bridge", "helper_core", "new_helper"]);
+    assert_eq!(v["missing"], serde_json::json!(["vanished_dep", "vanished_module"]));
+    assert_eq!(v["blocked"], serde_json::json!(["gone_dep_user"]));
+    let scripts: Vec<&str> = v["scripts"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        scripts,
+        [
+            "upgrades/1.1.0/pre-a-first.py",
+            "migrations/1.1.0/pre-rename.py",
+            "migrations/1.1.0/post-fill.py",
+            "migrations/0.0.0/end-check.py"
+        ]
+    );
+    let sql = v["sql"].as_array().unwrap();
+    assert!(
+        sql.iter().any(|s| s["sql"].as_str().is_some_and(|q| q.contains("RENAME COLUMN a TO b")) && s["line"] == 2)
+    );
+    assert!(sql.iter().any(|s| s["dynamic"].is_string()), "dynamic SQL is reported, not guessed");
+    assert_eq!(v["critical_domains_touched"], serde_json::json!(["sale_ext", "sale_report"]));
+
+    // Without --image-modules, Odoo's own modules are missing too, and the hint says what to do.
+    let (code, out, _) = run(bin()
+        .args(["odoo", "diff", "--to"])
+        .arg(fixture.join("addons"))
+        .arg("--tenant-state")
+        .arg(fixture.join("installed.json")));
+    assert_eq!(code, 1);
+    assert!(out.contains("--image-modules"), "{out}");
+    // Neither the tenant's addons nor its state: a usage error.
+    let (code, _, err) = run(bin().args(["odoo", "diff", "--to"]).arg(fixture.join("addons")));
+    assert_eq!(code, 2, "{err}");
+}
