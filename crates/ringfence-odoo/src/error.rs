@@ -139,4 +139,15 @@ pub enum OdooError {
         /// What is wrong, and where in the file.
         message: String,
     },
+
+    /// A tenant database could not be read.
+    #[error("tenant database {database} on {server}: {message}")]
+    Database {
+        /// The database.
+        database: String,
+        /// The server, as `user@host:port` (never a password).
+        server: String,
+        /// What failed, with psql's words.
+        message: String,
+    },
 }

@@ -8,6 +8,7 @@
 //! Not here (yet): the checksum strategy, reading a live database, change facts. Nothing in this crate
 //! touches a database or the network.
 
+pub mod database;
 pub mod error;
 pub mod installed;
 pub mod literal;

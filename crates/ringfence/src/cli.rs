@@ -142,8 +142,13 @@ pub enum OdooCommand {
         to: Vec<PathBuf>,
         /// The tenant's installed modules: a JSON list of {name, state, latest_version}, as in
         /// ir_module_module.
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", conflicts_with = "database_url")]
         tenant_state: Option<PathBuf>,
+        /// Read the tenant's installed modules from its database instead:
+        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (the password only reaches psql through
+        /// PGPASSWORD; better, leave it out and set PGPASSWORD yourself).
+        #[arg(long, value_name = "URL")]
+        database_url: Option<String>,
         /// The Odoo series, e.g. 17.0.
         #[arg(long, default_value = "17.0")]
         series: String,

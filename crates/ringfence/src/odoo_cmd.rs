@@ -9,6 +9,7 @@ use ringfence_odoo::{
     AddonSet, InstalledModule, InstalledState, ModuleChange, ModuleState, Series, Sql, Stage, Strategy, extract_sql,
     plan_upgrade,
 };
+use ringfence_pg::{PgBinaries, PgTarget, Secret};
 use serde_json::{Value, json};
 
 use crate::Exit;
@@ -24,6 +25,7 @@ pub struct DiffArgs {
     pub from: Vec<PathBuf>,
     pub to: Vec<PathBuf>,
     pub tenant_state: Option<PathBuf>,
+    pub database_url: Option<String>,
     pub series: String,
     pub modules: Vec<String>,
     pub image_modules: Vec<String>,
@@ -68,6 +70,10 @@ pub fn diff(args: &DiffArgs) -> anyhow::Result<Exit> {
     let new = load(&args.to)?;
     let installed = match (&args.tenant_state, args.from.is_empty()) {
         (Some(file), _) => InstalledState::read_json(file)?,
+        (None, _) if args.database_url.is_some() => {
+            let (target, database) = parse_database_url(args.database_url.as_deref().unwrap_or_default())?;
+            ringfence_odoo::database::installed_state(&PgBinaries::locate(None)?, &target, &database)?
+        }
         (None, false) => {
             let old = load(&args.from)?;
             let mut modules = Vec::new();
@@ -81,7 +87,9 @@ pub fn diff(args: &DiffArgs) -> anyhow::Result<Exit> {
             }
             InstalledState::from_modules(modules)
         }
-        (None, true) => bail!("give --from (the addons the tenant runs now) or --tenant-state FILE"),
+        (None, true) => {
+            bail!("give --from (the addons the tenant runs now), --tenant-state FILE or --database-url URL")
+        }
     };
     // Only what the user names counts as provided by the Odoo image: guessing would hide a missing
     // dependency, which is exactly what this command is for.
@@ -187,4 +195,46 @@ pub fn diff(args: &DiffArgs) -> anyhow::Result<Exit> {
         }
     }
     Ok(if plan.is_safe_to_run() { Exit::Success } else { Exit::Failed })
+}
+
+/// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` → where to connect and which database. The
+/// password, if any, becomes a [`Secret`]: it is never printed and reaches psql only as PGPASSWORD.
+fn parse_database_url(url: &str) -> anyhow::Result<(PgTarget, String)> {
+    let usage = || anyhow::anyhow!("--database-url: expected postgres://USER@HOST[:PORT]/DATABASE");
+    let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")).ok_or_else(usage)?;
+    let (auth, rest) = rest.rsplit_once('@').ok_or_else(usage)?;
+    let (server, database) = rest.split_once('/').ok_or_else(usage)?;
+    let (host, port) = match server.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| usage())?),
+        None => (server, 5432),
+    };
+    let (user, password) = match auth.split_once(':') {
+        Some((u, p)) => (u, Some(p)),
+        None => (auth, None),
+    };
+    if user.is_empty() || host.is_empty() || database.is_empty() {
+        return Err(usage());
+    }
+    let mut target = PgTarget::new(host, port, user);
+    if let Some(p) = password {
+        target = target.with_password(Secret::new(p));
+    }
+    Ok((target, database.split('?').next().unwrap_or(database).to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_parse_and_keep_the_password_secret() {
+        let (t, db) = parse_database_url("postgres://odoo:s3cret@10.0.0.5:5433/shop_17").unwrap();
+        assert_eq!((t.host.as_str(), t.port, t.user.as_str(), db.as_str()), ("10.0.0.5", 5433, "odoo", "shop_17"));
+        assert!(!format!("{t:?} {t}").contains("s3cret"));
+        let (t, _) = parse_database_url("postgresql://postgres@127.0.0.1/x").unwrap();
+        assert_eq!(t.port, 5432);
+        for bad in ["mysql://a@b/c", "postgres://host/db", "postgres://u@h:notaport/db", "postgres://u@h/"] {
+            assert!(parse_database_url(bad).is_err(), "{bad}");
+        }
+    }
 }

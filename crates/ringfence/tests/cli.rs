@@ -257,3 +257,47 @@ fn odoo_diff_reports_upgrades_missing_modules_scripts_and_sql() {
     let (code, _, err) = run(bin().args(["odoo", "diff", "--to"]).arg(fixture.join("addons")));
     assert_eq!(code, 2, "{err}");
 }
+
+/// `odoo diff --database-url` reads the tenant's modules from `ir_module_module` in a real database
+/// and reaches the same conclusions as with the same modules in a snapshot file.
+#[test]
+fn odoo_diff_reads_the_tenant_from_its_database() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ringfence-odoo/tests/fixtures/upgrade");
+    let snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture.join("installed.json")).unwrap()).unwrap();
+    let pg =
+        ringfence_pg::EphemeralCluster::start_default().expect("PostgreSQL starts (scripts/ensure-deps installs it)");
+    pg.create_database("tenant").unwrap();
+    let rows: Vec<String> = snapshot
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let version = m["latest_version"].as_str().map_or("NULL".to_string(), |v| format!("'{v}'"));
+            format!("('{}', '{}', {version})", m["name"].as_str().unwrap(), m["state"].as_str().unwrap())
+        })
+        .collect();
+    pg.psql(
+        "tenant",
+        &format!(
+            "CREATE TABLE ir_module_module (id serial PRIMARY KEY, name varchar UNIQUE, state varchar, latest_version varchar);
+             INSERT INTO ir_module_module (name, state, latest_version) VALUES {};",
+            rows.join(", ")
+        ),
+    )
+    .unwrap();
+    let diff = |source: &[&str]| {
+        let (code, out, err) = run(bin()
+            .args(["odoo", "diff", "--json", "--image-modules", "base,web,mail", "--to"])
+            .arg(fixture.join("addons"))
+            .args(source));
+        assert_eq!(code, 1, "{err}");
+        let mut v: Value = serde_json::from_str(&out).unwrap();
+        v.as_object_mut().unwrap().remove("image_modules");
+        v
+    };
+    let from_db = diff(&["--database-url", &pg.url("tenant")]);
+    let from_file = diff(&["--tenant-state", fixture.join("installed.json").to_str().unwrap()]);
+    assert_eq!(from_db, from_file);
+    assert_eq!(from_db["upgrade"].as_array().unwrap().len(), 4);
+}
