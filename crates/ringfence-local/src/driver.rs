@@ -291,13 +291,15 @@ fn start_app(shared: &Shared, tenant: &LocalTenant, version: &str) -> Result<(),
     let url = format!("http://127.0.0.1:{}/health", tenant.port);
     let deadline = std::time::Instant::now() + shared.fleet.health_timeout;
     loop {
-        if let Ok((200, body)) = get(&url, Duration::from_secs(2))
-            && body.contains(&format!("\"{version}\""))
-        {
-            return Ok(());
-        }
+        // A process that died (e.g. its port was taken) must not pass for healthy because something
+        // else answers on that port.
         if let Some(status) = shared.supervisor.lock().expect("supervisor").exited(tenant.id.as_str()) {
             return Err(LocalError::AppDied { tenant: tenant.id.to_string(), version: version.to_owned(), status });
+        }
+        if let Ok((200, body)) = get(&url, Duration::from_secs(2))
+            && serves(&body, &tenant.id, version)
+        {
+            return Ok(());
         }
         if std::time::Instant::now() > deadline {
             return Err(LocalError::Unhealthy {
@@ -307,6 +309,21 @@ fn start_app(shared: &Shared, tenant: &LocalTenant, version: &str) -> Result<(),
             });
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Whether a `/health` body says it is `tenant`'s app at `version`. A JSON body naming a tenant must
+/// name this one (another tenant's app on a reused port is not this tenant); the version must be the
+/// value of `code_version` or `version`, or, for apps that answer otherwise, appear quoted in the body.
+fn serves(body: &str, tenant: &TenantId, version: &str) -> bool {
+    match serde_json::from_str::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(health)) => {
+            let tenant_ok = health.get("tenant").is_none_or(|t| t.as_str() == Some(tenant.as_str()));
+            let version_ok =
+                ["code_version", "version"].iter().any(|k| health.get(*k).and_then(|v| v.as_str()) == Some(version));
+            tenant_ok && version_ok
+        }
+        _ => body.contains(&format!("\"{version}\"")),
     }
 }
 
@@ -364,7 +381,7 @@ fn health(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, St
     let url = format!("http://127.0.0.1:{}/health", tenant.port);
     let (status, body) = get(&url, Duration::from_secs(5)).map_err(|e| e.to_string())?;
     let version = &shared.release().version;
-    if status == 200 && body.contains(&format!("\"{version}\"")) {
+    if status == 200 && serves(&body, &tenant.id, version) {
         Ok(json!({ "url": url, "status": status }))
     } else {
         Err(format!("{url} answered {status}, not version {version}: {body}"))
@@ -576,5 +593,20 @@ fn migration_result(step: StepId, code: &str, base: &Path) -> Event {
         Event::StepSucceeded { step, detail: json!({ "log": format!("{}.log", base.display()), "reconciled": true }) }
     } else {
         Event::StepFailed { step, reason: format!("migration exited with {code}; log: {}.log", base.display()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_must_name_this_tenant_and_version() {
+        let me = TenantId::from("surf-shack");
+        assert!(serves(r#"{"tenant":"surf-shack","code_version":"v2"}"#, &me, "v2"));
+        assert!(!serves(r#"{"tenant":"demo-bakery","code_version":"v2"}"#, &me, "v2"), "another tenant's app");
+        assert!(!serves(r#"{"tenant":"surf-shack","code_version":"v1"}"#, &me, "v2"));
+        assert!(serves(r#"{"version":"v2"}"#, &me, "v2"), "apps that do not name the tenant");
+        assert!(serves(r#"ok "v2""#, &me, "v2"));
     }
 }

@@ -14,6 +14,31 @@ use std::path::{Path, PathBuf};
 
 pub use driver::{AppCommands, LocalDriver, LocalFleet, LocalRelease, LocalTenant};
 
+/// `n` distinct loopback ports that are free now, for tenants' apps. They are taken below the kernel's
+/// ephemeral range (32768 and up on Linux), where outgoing connections — shoppers, scrapers — get their
+/// local ports: an app restarted during a switch must find its port free. The search starts at a
+/// point derived from the process id so that parallel runs rarely probe the same ports.
+pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
+    const LOW: u32 = 20_000;
+    const HIGH: u32 = 32_000;
+    let span = HIGH - LOW;
+    let start = (std::process::id() * 7919) % span;
+    let mut ports = Vec::with_capacity(n);
+    for k in 0..span {
+        if ports.len() == n {
+            break;
+        }
+        let port = (LOW + (start + k) % span) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports.push(port);
+        }
+    }
+    if ports.len() < n {
+        return Err(LocalError::Config(format!("only {} free loopback ports between {LOW} and {HIGH}", ports.len())));
+    }
+    Ok(ports)
+}
+
 /// What went wrong carrying out a step locally.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {

@@ -21,10 +21,6 @@ fn storefront() -> PathBuf {
     storefront::testing::binary()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn sh(bin: &Path, args: &[&str]) {
     let out = Command::new(bin).args(args).output().unwrap();
     assert!(out.status.success(), "{bin:?} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -34,6 +30,7 @@ fn setup(ids: &[&str]) -> (EphemeralCluster, PathBuf, tempfile::TempDir, Vec<Loc
     let pg = EphemeralCluster::start_default().expect("PostgreSQL starts (scripts/ensure-deps installs it)");
     let bin = storefront();
     let mut tenants = Vec::new();
+    let mut ports = ringfence_local::free_ports(ids.len()).unwrap().into_iter();
     for id in ids {
         let database = id.replace('-', "_");
         pg.create_database(&database).unwrap();
@@ -45,7 +42,7 @@ fn setup(ids: &[&str]) -> (EphemeralCluster, PathBuf, tempfile::TempDir, Vec<Loc
             cluster: "pg-1".into(),
             target: pg.target(),
             database,
-            port: free_port(),
+            port: ports.next().unwrap(),
         });
     }
     (pg, bin, tempfile::tempdir().unwrap(), tenants)

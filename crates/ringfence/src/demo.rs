@@ -107,6 +107,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
 
     say(started, format!("creating {} tenants: database, schema v1, products", config.fleet.tenants.len()));
     let mut tenants = Vec::new();
+    let mut ports = ringfence_local::free_ports(config.fleet.tenants.len())?.into_iter();
     for t in &config.fleet.tenants {
         let cluster = &clusters[&t.cluster];
         cluster.create_database(&t.database)?;
@@ -118,7 +119,7 @@ pub fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
             cluster: t.cluster.clone(),
             target: cluster.target(),
             database: t.database.clone(),
-            port: free_port()?,
+            port: ports.next().expect("one port per tenant"),
         });
     }
 
@@ -422,10 +423,6 @@ fn run_storefront(bin: &Path, args: &[&str]) -> anyhow::Result<()> {
         bail!("storefront {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// The storefront binary: given, or beside this executable (cargo builds both into the same directory).

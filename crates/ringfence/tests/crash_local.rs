@@ -12,19 +12,19 @@ use serde_json::Value;
 
 const TENANTS: [&str; 4] = ["shop-a", "shop-b", "shop-c", "shop-d"];
 
-/// Four consecutive free loopback ports.
+/// Four consecutive free loopback ports (the LocalTarget gives tenant n basePort + n), below the
+/// ephemeral range like every app port.
 fn base_port() -> u16 {
-    for _ in 0..50 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if base > 60_000 {
-            continue;
-        }
-        let free = (0..TENANTS.len() as u16).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if free {
+    let mut base = ringfence_local::free_ports(1).unwrap()[0];
+    for _ in 0..200 {
+        if base < 31_990
+            && (0..TENANTS.len() as u16).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok())
+        {
             return base;
         }
+        base = if base >= 31_990 { 20_000 } else { base + TENANTS.len() as u16 };
     }
-    panic!("no four consecutive free ports");
+    panic!("no four consecutive free ports between 20000 and 32000");
 }
 
 fn write_config(dir: &Path, pg: &EphemeralCluster, storefront: &Path, work: &Path) {
