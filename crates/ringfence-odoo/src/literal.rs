@@ -163,6 +163,17 @@ impl<'a> Lexer<'a> {
         self.src[self.at..].chars().next()
     }
 
+    /// Consumes the next two characters if both are `quote`: the rest of a triple quote, opening or
+    /// closing.
+    fn eat_two(&mut self, quote: char) -> bool {
+        let both = self.peek_char() == Some(quote) && self.peek_char_at(1) == Some(quote);
+        if both {
+            self.bump();
+            self.bump();
+        }
+        both
+    }
+
     fn peek_char_at(&self, n: usize) -> Option<char> {
         self.src[self.at..].chars().nth(n)
     }
@@ -333,11 +344,7 @@ impl<'a> Lexer<'a> {
         let raw = lower.contains('r');
         let bytes = lower.contains('b');
         let quote = self.bump().unwrap_or('"');
-        let triple = self.peek_char() == Some(quote) && self.peek_char_at(1) == Some(quote);
-        if triple {
-            self.bump();
-            self.bump();
-        }
+        let triple = self.eat_two(quote);
         let mut out = String::new();
         loop {
             let here = self.pos();
@@ -352,9 +359,7 @@ impl<'a> Lexer<'a> {
                 if !triple {
                     break;
                 }
-                if self.peek_char() == Some(quote) && self.peek_char_at(1) == Some(quote) {
-                    self.bump();
-                    self.bump();
+                if self.eat_two(quote) {
                     break;
                 }
                 out.push(c);
@@ -412,19 +417,13 @@ impl<'a> Lexer<'a> {
     /// replacement field holding the same quotes (allowed since Python 3.12) ends it early.
     fn skip_fstring(&mut self, pos: Pos) -> Token {
         let quote = self.bump().unwrap_or('"');
-        let triple = self.peek_char() == Some(quote) && self.peek_char_at(1) == Some(quote);
-        if triple {
-            self.bump();
-            self.bump();
-        }
+        let triple = self.eat_two(quote);
         while let Some(c) = self.bump() {
             if c == quote {
                 if !triple {
                     break;
                 }
-                if self.peek_char() == Some(quote) && self.peek_char_at(1) == Some(quote) {
-                    self.bump();
-                    self.bump();
+                if self.eat_two(quote) {
                     break;
                 }
             } else if (c == '\n' || c == '\r') && !triple {

@@ -102,20 +102,7 @@ pub enum Command {
     ///
     /// Takes about three minutes. Exits 0 when every release ended as designed and no acknowledged
     /// order was lost, 1 otherwise.
-    Demo {
-        /// Write the summary as JSON to this file.
-        #[arg(long, value_name = "FILE")]
-        json: Option<PathBuf>,
-        /// The storefront binary (default: beside this executable).
-        #[arg(long, value_name = "PATH")]
-        storefront: Option<PathBuf>,
-        /// Shopper requests per second per shop.
-        #[arg(long, default_value_t = 6.0)]
-        rate: f64,
-        /// Keep the work directory (state, audit trail, logs, restore points).
-        #[arg(long)]
-        keep: bool,
-    },
+    Demo(DemoArgs),
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -133,36 +120,7 @@ pub enum OdooCommand {
     /// Addon sources are addon paths (directories of addons, as in `--addons-path`), directories of
     /// OCA wheels, or wheel files. Without `--tenant-state`, every addon of OLD counts as installed at
     /// its OLD version. Exits 0 when the upgrade can run, 1 when modules are missing or blocked.
-    Diff {
-        /// The addons the tenant runs now (repeatable); optional with --tenant-state.
-        #[arg(long = "from", value_name = "PATH")]
-        from: Vec<PathBuf>,
-        /// The release's addons (repeatable).
-        #[arg(long = "to", value_name = "PATH", required = true)]
-        to: Vec<PathBuf>,
-        /// The tenant's installed modules: a JSON list of {name, state, latest_version}, as in
-        /// ir_module_module.
-        #[arg(long, value_name = "FILE", conflicts_with = "database_url")]
-        tenant_state: Option<PathBuf>,
-        /// Read the tenant's installed modules from its database instead:
-        /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (the password only reaches psql through
-        /// PGPASSWORD; better, leave it out and set PGPASSWORD yourself).
-        #[arg(long, value_name = "URL")]
-        database_url: Option<String>,
-        /// The Odoo series, e.g. 17.0.
-        #[arg(long, default_value = "17.0")]
-        series: String,
-        /// Upgrade exactly these modules (and their installed dependents) instead of every bumped one.
-        #[arg(long, value_delimiter = ',', value_name = "MODULES")]
-        modules: Vec<String>,
-        /// Modules the Odoo image itself provides (base, web, mail, …); anything else found in no tree
-        /// is reported missing.
-        #[arg(long, value_delimiter = ',', value_name = "MODULES")]
-        image_modules: Vec<String>,
-        /// Print as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    Diff(OdooDiffArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,4 +197,54 @@ impl From<RiskArg> for ringfence_core::calendar::RiskTier {
             RiskArg::Critical => RiskTier::Critical,
         }
     }
+}
+
+/// Options of `ringfence demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// The storefront binary (default: beside this executable).
+    #[arg(long, value_name = "PATH")]
+    pub storefront: Option<PathBuf>,
+    /// Shopper requests per second per shop.
+    #[arg(long, default_value_t = 6.0)]
+    pub rate: f64,
+    /// Keep the work directory (state, audit trail, logs, restore points).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Options of `ringfence odoo diff`.
+#[derive(Debug, Args)]
+pub struct OdooDiffArgs {
+    /// The addons the tenant runs now (repeatable); optional with --tenant-state.
+    #[arg(long = "from", value_name = "PATH")]
+    pub from: Vec<PathBuf>,
+    /// The release's addons (repeatable).
+    #[arg(long = "to", value_name = "PATH", required = true)]
+    pub to: Vec<PathBuf>,
+    /// The tenant's installed modules: a JSON list of {name, state, latest_version}, as in
+    /// ir_module_module.
+    #[arg(long, value_name = "FILE", conflicts_with = "database_url")]
+    pub tenant_state: Option<PathBuf>,
+    /// Read the tenant's installed modules from its database instead:
+    /// postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (the password only reaches psql through
+    /// PGPASSWORD; better, leave it out and set PGPASSWORD yourself).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The Odoo series, e.g. 17.0.
+    #[arg(long, default_value = "17.0")]
+    pub series: String,
+    /// Upgrade exactly these modules (and their installed dependents) instead of every bumped one.
+    #[arg(long, value_delimiter = ',', value_name = "MODULES")]
+    pub modules: Vec<String>,
+    /// Modules the Odoo image itself provides (base, web, mail, …); anything else found in no tree
+    /// is reported missing.
+    #[arg(long, value_delimiter = ',', value_name = "MODULES")]
+    pub image_modules: Vec<String>,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -24,21 +24,10 @@ use serde_json::{Value, json};
 use storefront::shopper::{Shopper, ShopperConfig, ShopperStats, TrafficMix};
 
 use crate::Exit;
+use crate::cli::DemoArgs;
 
 const FLEET: &str = include_str!("../../../examples/demo-fleet/fleet.yaml");
 const POLICY: &str = include_str!("../../../examples/demo-fleet/policy.yaml");
-
-/// Options of `ringfence demo`.
-pub struct DemoArgs {
-    /// Write the summary as JSON here.
-    pub json: Option<PathBuf>,
-    /// The storefront binary; default: beside this executable.
-    pub storefront: Option<PathBuf>,
-    /// Shopper requests per second per tenant.
-    pub rate: f64,
-    /// Keep the work directory (state, audit trail, logs, restore points) instead of deleting it.
-    pub keep: bool,
-}
 
 /// One release of the demo.
 struct DemoRelease {
@@ -74,7 +63,7 @@ fn say(started: Instant, text: impl AsRef<str>) {
 }
 
 /// `ringfence demo`.
-pub fn demo(args: DemoArgs) -> anyhow::Result<Exit> {
+pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
     let started = Instant::now();
     let pg = ensure_postgres()?;
     let storefront = find_storefront(args.storefront.as_deref())?;
@@ -407,12 +396,11 @@ fn summary_text(report: &Value) -> String {
 }
 
 fn progress(started: Instant, engine: &Engine, event: &Event) {
-    let line = match event {
-        Event::StepSucceeded { step, .. } => format!("{}: {} done", step.tenant, step.kind),
-        Event::StepFailed { step, reason } => format!("{}: {} FAILED: {reason}", step.tenant, step.kind),
-        Event::Observation { tenant, verdict } => format!("{tenant}: observation {verdict:?}"),
-        Event::Tick | Event::Start { .. } | Event::Operator { .. } => return,
-    };
+    // The demo starts releases itself and takes no operator commands: only tenant events are news.
+    if matches!(event, Event::Start { .. } | Event::Operator { .. }) {
+        return;
+    }
+    let Some(line) = crate::rollout_cmd::event_line(event) else { return };
     let done = engine.tenants().values().filter(|t| t.phase == TenantPhase::Done).count();
     say(started, format!("  [{done}/{}] {line}", engine.tenants().len()));
 }

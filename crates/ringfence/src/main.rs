@@ -37,26 +37,8 @@ fn main() -> ExitCode {
         Command::Resume { run, config, run_id } => rollout_cmd::resume(&run, config.as_deref(), run_id),
         Command::Status { state, run_id, json } => rollout_cmd::status(&state, run_id, json),
         Command::Audit(AuditCommand::Verify { file, json }) => config_cmd::audit_verify(&file, json),
-        Command::Odoo(OdooCommand::Diff {
-            from,
-            to,
-            tenant_state,
-            database_url,
-            series,
-            modules,
-            image_modules,
-            json,
-        }) => odoo_cmd::diff(&odoo_cmd::DiffArgs {
-            from,
-            to,
-            tenant_state,
-            database_url,
-            series,
-            modules,
-            image_modules,
-            json,
-        }),
-        Command::Demo { json, storefront, rate, keep } => demo::demo(demo::DemoArgs { json, storefront, rate, keep }),
+        Command::Odoo(OdooCommand::Diff(args)) => odoo_cmd::diff(&args),
+        Command::Demo(args) => demo::demo(&args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -13,24 +13,13 @@ use ringfence_pg::{PgBinaries, PgTarget, Secret};
 use serde_json::{Value, json};
 
 use crate::Exit;
+use crate::cli::OdooDiffArgs;
 use crate::table::Table;
 
 /// Module name prefixes whose changes touch money, stock, orders or integrations: a change to any of
 /// them raises a release's risk (the risk rules of a later issue read this list).
 const CRITICAL_DOMAINS: [&str; 10] =
     ["account", "stock", "sale", "point_of_sale", "pos_", "payment", "website_sale", "l10n_", "queue_job", "connector"];
-
-/// Arguments of `ringfence odoo diff`.
-pub struct DiffArgs {
-    pub from: Vec<PathBuf>,
-    pub to: Vec<PathBuf>,
-    pub tenant_state: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub series: String,
-    pub modules: Vec<String>,
-    pub image_modules: Vec<String>,
-    pub json: bool,
-}
 
 /// Reads addon paths, directories of wheels and wheel files into one set (first source wins).
 fn load(paths: &[PathBuf]) -> anyhow::Result<AddonSet> {
@@ -65,7 +54,7 @@ fn critical(name: &str) -> bool {
 }
 
 /// `ringfence odoo diff`.
-pub fn diff(args: &DiffArgs) -> anyhow::Result<Exit> {
+pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
     let series: Series = args.series.parse().context("--series")?;
     let new = load(&args.to)?;
     let installed = match (&args.tenant_state, args.from.is_empty()) {

@@ -221,16 +221,21 @@ fn drive<S: Store, D: Driver>(runner: &mut Runner<S, D>, args: &RunArgs) -> anyh
 
 /// One line per event that moved a tenant, for people watching.
 fn progress(engine: &Engine, event: &Event) {
-    let line = match event {
+    let Some(line) = event_line(event) else { return };
+    let done = engine.tenants().values().filter(|t| t.phase == TenantPhase::Done).count();
+    eprintln!("[{done}/{} done] {line}", engine.tenants().len());
+}
+
+/// What an event says to a person; `None` for clock ticks.
+pub fn event_line(event: &Event) -> Option<String> {
+    Some(match event {
         Event::StepSucceeded { step, .. } => format!("{}: {} done", step.tenant, step.kind),
         Event::StepFailed { step, reason } => format!("{}: {} FAILED: {reason}", step.tenant, step.kind),
         Event::Observation { tenant, verdict } => format!("{tenant}: observation {verdict:?}"),
-        Event::Tick => return,
+        Event::Tick => return None,
         Event::Start { actor } => format!("started by {actor}"),
         Event::Operator { command, actor } => format!("{command:?} by {actor}"),
-    };
-    let done = engine.tenants().values().filter(|t| t.phase == TenantPhase::Done).count();
-    eprintln!("[{done}/{} done] {line}", engine.tenants().len());
+    })
 }
 
 fn report_json(run: RunId, engine: &Engine, outcome: Outcome) -> serde_json::Value {
