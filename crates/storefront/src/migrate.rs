@@ -75,8 +75,22 @@ pub async fn migrate(
     if !granted {
         return Err(StorefrontError::MigrationLocked { key: MIGRATION_LOCK_KEY });
     }
+    let result = migrate_locked(&mut client, to, progress).await;
+    // Release the lock before returning rather than by disconnecting: the server drops a closed
+    // session's locks a moment after the client is gone, and a migration started right after this one
+    // must not be refused meanwhile. If this process dies instead, the disconnect still releases it.
+    let _ = client.query_one("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK_KEY]).await;
+    result
+}
+
+/// The migration proper, run while holding the advisory lock on `client`'s session.
+async fn migrate_locked(
+    client: &mut tokio_postgres::Client,
+    to: CodeVersion,
+    progress: &mut dyn FnMut(&str),
+) -> Result<MigrationReport, StorefrontError> {
     client.batch_execute(BOOKKEEPING_SQL).await.map_err(StorefrontError::db("migrate: create bookkeeping tables"))?;
-    let from_schema = schema_version_of(&client).await?.unwrap_or(0);
+    let from_schema = schema_version_of(client).await?.unwrap_or(0);
     let run_id: i32 = client
         .query_one(
             "INSERT INTO storefront_migration_runs (from_version, to_version, outcome) \
@@ -93,13 +107,13 @@ pub async fn migrate(
     let mut result = Ok(());
     for &step in &steps {
         progress(&format!("schema step {step}: {}", step_title(step)));
-        if let Err(err) = run_step(&mut client, step, progress).await {
+        if let Err(err) = run_step(client, step, progress).await {
             result = Err((step, err));
             break;
         }
         applied.push(step);
     }
-    let to_schema = schema_version_of(&client).await?.unwrap_or(0);
+    let to_schema = schema_version_of(client).await?.unwrap_or(0);
 
     match result {
         Ok(()) => {
@@ -113,7 +127,7 @@ pub async fn migrate(
             } else {
                 ("ok", format!("applied schema steps {applied:?}; schema is now {to_schema}"))
             };
-            finish_run(&client, run_id, outcome, &detail).await?;
+            finish_run(client, run_id, outcome, &detail).await?;
             Ok(MigrationReport { run_id, from_schema, to_schema, outcome: outcome.to_string(), steps: applied })
         }
         Err((step, err)) => {
@@ -122,7 +136,7 @@ pub async fn migrate(
                 other => other.to_string(),
             };
             // Recording the failure is best effort: the step's own error is the one to report.
-            let _ = finish_run(&client, run_id, "failed", &detail).await;
+            let _ = finish_run(client, run_id, "failed", &detail).await;
             Err(StorefrontError::MigrationFailed { to, step, detail })
         }
     }
