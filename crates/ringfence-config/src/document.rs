@@ -117,6 +117,10 @@ pub(crate) struct PolicyDoc {
     pub allow_image_tags: Option<bool>,
     /// `None` when the policy's scalar fields could not be read.
     pub expected_step_duration: Option<ringfence_core::Duration>,
+    /// `concurrency`, when the spec outside the lists was valid.
+    pub concurrency: Option<ringfence_core::model::Concurrency>,
+    /// `breakGlassApprovals`, when the spec outside the lists was valid.
+    pub break_glass_approvals: Option<u32>,
     pub rings: Items<Ring>,
     /// Selectors of rings that could not be read as a whole (say, a bad duration), so ring membership
     /// is still known; indexed like `rings`.
@@ -302,6 +306,8 @@ fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
     PolicyDoc {
         allow_image_tags: shell_policy.as_ref().map(|p| p.allow_image_tags),
         expected_step_duration: shell_policy.as_ref().map(|p| p.expected_step_duration),
+        concurrency: shell_policy.as_ref().map(|p| p.concurrency.clone()),
+        break_glass_approvals: shell_policy.as_ref().map(|p| p.break_glass_approvals),
         rings,
         salvaged_selectors,
         slis: items(spec, "slis", "name", errors),

@@ -191,6 +191,10 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                     expected_step_duration: p
                         .expected_step_duration
                         .unwrap_or_else(|| Policy::default().expected_step_duration),
+                    concurrency: p.concurrency.unwrap_or_default(),
+                    break_glass_approvals: p
+                        .break_glass_approvals
+                        .unwrap_or_else(|| Policy::default().break_glass_approvals),
                 })
             }
             Spec::Release(r) => release = r.map(|r| *r),

@@ -143,6 +143,22 @@ fn check_fleet(fleet: &FleetDoc, report: &mut Report<'_>) {
             }
         }
     }
+    for (i, pool) in &fleet.pools.ok {
+        if pool.max_concurrent_migrations == Some(0) {
+            report.at(
+                Fleet,
+                &format!("spec.pools[{i}].maxConcurrentMigrations"),
+                format!(
+                    "pool {:?} allows 0 concurrent migrations, so none of its tenants could be upgraded",
+                    pool.name
+                ),
+                Some(
+                    "set `maxConcurrentMigrations` to 1 or more, or remove it to leave the cluster's limit alone"
+                        .into(),
+                ),
+            );
+        }
+    }
     let clusters = &fleet.clusters.ok;
     report.duplicates(Fleet, "cluster", "clusters", "name", clusters.iter().map(|(i, c)| (*i, c.name.as_str())));
     for (i, cluster) in clusters {
@@ -324,6 +340,32 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
                 Some("set `max`, `maxRatioToControl` or both".into()),
             );
         }
+    }
+    if let Some(c) = &policy.concurrency {
+        if c.max_tenants_in_flight == Some(0) {
+            report.at(
+                Policy,
+                "spec.concurrency.maxTenantsInFlight",
+                "a cap of 0 tenants in flight would never let a tenant start".into(),
+                Some("set 1 or more, or remove it for no release-wide cap".into()),
+            );
+        }
+        if let Some(p) = c.max_unavailable_percent.filter(|p| *p == 0 || *p > 100) {
+            report.at(
+                Policy,
+                "spec.concurrency.maxUnavailablePercent",
+                format!("{p} is not a share of a pool between 1 and 100 percent"),
+                Some("write the percentage of a pool's tenants that may be in maintenance at once, e.g. 25".into()),
+            );
+        }
+    }
+    if policy.break_glass_approvals == Some(0) {
+        report.at(
+            Policy,
+            "spec.breakGlassApprovals",
+            "a break-glass exception needs at least one approver".into(),
+            Some("set 1 or more (2 by default)".into()),
+        );
     }
     for (i, freeze) in &policy.freezes.ok {
         let path = format!("spec.freezes[{i}]");

@@ -14,11 +14,12 @@ use std::time::Instant;
 
 use ringfence_core::Duration;
 use ringfence_core::calendar::{Calendar, Freeze, FreezeScope, MaintenanceWindow, RiskTier};
+use ringfence_core::governance::{Governance, Limits};
 use ringfence_core::model::{
     BatchSize, Cluster, Connection, Fleet, Policy, Ring, Selector, Tenant, TenantId, TenantTier,
 };
 use ringfence_core::plan::plan;
-use ringfence_core::schedule::{ScheduleInput, schedule};
+use ringfence_core::schedule::schedule;
 
 struct Counting;
 
@@ -199,6 +200,13 @@ fn main() {
         windows.insert(t.id.clone(), vec![w]);
         pools.insert(t.id.clone(), t.pool.clone());
     }
+    // The pacing limits the engine enforces, which the schedule models within each batch.
+    let limits = Limits {
+        per_cluster: fleet.clusters.iter().map(|c| (c.name.clone(), c.max_concurrent_migrations)).collect(),
+        per_pool: BTreeMap::new(),
+        in_flight: Some(200),
+        unavailable_per_pool: fleet.pools.iter().map(|p| (p.name.clone(), 50)).collect(),
+    };
     let ny = jiff::tz::TimeZone::get("America/New_York").unwrap();
     let local = |s: &str| s.parse::<jiff::civil::DateTime>().unwrap().to_zoned_datetime(ny.clone()).unwrap();
     let calendar = Calendar::new(vec![
@@ -213,14 +221,16 @@ fn main() {
         )
         .unwrap(),
     ]);
-    let input = ScheduleInput {
-        from: "2026-11-27T09:00:00Z".parse().unwrap(),
-        step: Duration::from_mins(30),
-        windows: &windows,
-        pools: &pools,
-        calendar: &calendar,
+    let from: jiff::Timestamp = "2026-11-27T09:00:00Z".parse().unwrap();
+    let governance = Governance {
         tier: RiskTier::Medium,
+        expected_step: Duration::from_mins(30),
+        windows,
+        pools,
+        calendar,
+        limits,
         horizon: Duration::from_mins(30 * 24 * 60),
+        ..Governance::default()
     };
     let runs = 10;
     let mut times = Vec::with_capacity(runs);
@@ -228,7 +238,7 @@ fn main() {
     let mut scheduled = 0;
     for _ in 0..runs {
         let start = Instant::now();
-        match schedule(black_box(&plan), black_box(&input)) {
+        match schedule(black_box(&plan), from, black_box(&governance)) {
             Ok(s) => scheduled = s.len(),
             Err(e) => println!("schedule: {e}"),
         }

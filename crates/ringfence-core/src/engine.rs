@@ -13,11 +13,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::calendar::Reason;
+use crate::governance::Governance;
 use crate::model::TenantId;
 use crate::plan::Plan;
 
@@ -327,6 +330,12 @@ pub struct TenantProgress {
     pub observe_until: Option<Timestamp>,
     /// The failure that ended its rollout, if any.
     pub failure: Option<String>,
+    /// When its steps were expected to be over when it started (the end of its slot).
+    #[serde(default)]
+    pub slot_end: Option<Timestamp>,
+    /// While pending in the current batch: the earliest time it may start (its next slot).
+    #[serde(default)]
+    pub not_before: Option<Timestamp>,
 }
 
 impl TenantProgress {
@@ -357,13 +366,28 @@ pub struct Engine {
     soak_until: Option<Timestamp>,
     halt_reason: Option<String>,
     tenants: BTreeMap<TenantId, TenantProgress>,
+    /// Windows, freezes and pacing limits; rebuilt from the run's stored spec, not serialised.
+    #[serde(skip)]
+    governance: Arc<Governance>,
+    /// The pacing limit each waiting tenant of the current batch was last reported waiting for, so
+    /// the audit trail says it once, not at every event.
+    #[serde(skip)]
+    held_by: BTreeMap<TenantId, String>,
+    /// Tenants of the current batch not started yet: once none are left, events need no dispatch.
+    batch_pending: usize,
 }
 
 const ENGINE: &str = "ringfence";
 
 impl Engine {
-    /// A new engine for `plan`, not yet started.
+    /// A new engine for `plan` with no windows, freezes or pacing limits, not yet started.
     pub fn new(plan: Plan, options: EngineOptions) -> Self {
+        Self::governed(plan, options, Governance::default())
+    }
+
+    /// A new engine for `plan` that starts each tenant only in a slot `governance` allows.
+    pub fn governed(plan: Plan, options: EngineOptions, governance: impl Into<Arc<Governance>>) -> Self {
+        let governance = governance.into();
         let mut tenants = BTreeMap::new();
         for (r, ring) in plan.rings.iter().enumerate() {
             for (b, batch) in ring.batches.iter().enumerate() {
@@ -381,6 +405,8 @@ impl Engine {
                             restore_point_taken_at: None,
                             observe_until: None,
                             failure: None,
+                            slot_end: None,
+                            not_before: None,
                         },
                     );
                 }
@@ -396,7 +422,15 @@ impl Engine {
             soak_until: None,
             halt_reason: None,
             tenants,
+            governance,
+            held_by: BTreeMap::new(),
+            batch_pending: 0,
         }
+    }
+
+    /// The windows, freezes and limits the engine applies.
+    pub fn governance(&self) -> &Governance {
+        &self.governance
     }
 
     /// The plan being carried out.
@@ -427,7 +461,8 @@ impl Engine {
     /// The earliest time a [`Event::Tick`] could change something, if any.
     pub fn next_wake(&self) -> Option<Timestamp> {
         let observing = self.tenants.values().filter_map(|t| t.observe_until);
-        observing.chain(self.soak_until).min()
+        let waiting = self.tenants.values().filter(|t| t.phase == TenantPhase::Pending).filter_map(|t| t.not_before);
+        observing.chain(waiting).chain(self.soak_until).min()
     }
 
     /// Handles one event at time `now` and returns what to do next, in order.
@@ -444,6 +479,7 @@ impl Engine {
             Event::Tick => self.on_tick(now, &mut out),
             Event::Operator { command, actor } => self.on_command(now, command, actor, &mut out),
         }
+        self.dispatch(now, &mut out);
         self.finish_if_idle(&mut out);
         out
     }
@@ -476,7 +512,20 @@ impl Engine {
                 t.restore_point_taken_at = detail.get("taken_at").and_then(Value::as_str).map(str::to_owned);
             }
             StepKind::Migrate => t.migration_succeeded = true,
-            StepKind::Switch => t.switched_at = Some(now),
+            StepKind::Switch => {
+                t.switched_at = Some(now);
+                if let Some(end) = t.slot_end.filter(|end| now > *end) {
+                    // Its steps ran past the slot they were started in (a slow migration): the
+                    // tenant is not stopped half-way, which would leave it in maintenance, but the
+                    // overrun is on record for the window's owner.
+                    out.push(audit(
+                        ENGINE,
+                        "tenant.window.overrun",
+                        Some(&id),
+                        json!({ "expected_end": end.to_string(), "switched_at": now.to_string() }),
+                    ));
+                }
+            }
             StepKind::HealthCheck | StepKind::Rollback => {}
         }
         out.push(audit(ENGINE, &format!("tenant.{}.succeeded", step.kind), Some(&id), detail));
@@ -543,6 +592,8 @@ impl Engine {
             return;
         }
         match verdict {
+            // Its own observation goes on; others end at their own wake-up ticks.
+            Verdict::Continue if t.observe_until.is_some_and(|until| now < until) => {}
             Verdict::Continue => self.end_observations(now, out),
             Verdict::Pass => {
                 out.push(audit(ENGINE, "tenant.observation.passed", Some(&tenant), json!({})));
@@ -716,10 +767,91 @@ impl Engine {
                 "tenants": batch.tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
             }),
         ));
-        let ids: Vec<TenantId> = batch.tenants.iter().map(|t| t.id.clone()).collect();
-        for id in ids {
+        // Its tenants start in `dispatch`, each when its slot and the pacing limits allow.
+        self.batch_pending = batch.tenants.len();
+    }
+
+    /// Starts the pending tenants of the current batch whose slot is now, in plan order, as far as the
+    /// pacing limits allow; tells the runtime when to wake for the others.
+    fn dispatch(&mut self, now: Timestamp, out: &mut Vec<Action>) {
+        if self.batch_pending == 0
+            || self.status != RolloutStatus::Running
+            || self.soak_until.is_some()
+            || self.ring >= self.plan.rings.len()
+        {
+            return;
+        }
+        let Some(batch) = self.plan.rings[self.ring].batches.get(self.batch) else { return };
+        // Most events change nothing for the tenants still waiting: leave before counting loads.
+        let ready = |t: &TenantProgress| t.phase == TenantPhase::Pending && t.not_before.is_none_or(|nb| nb <= now);
+        if !batch.tenants.iter().any(|t| ready(&self.tenants[&t.id])) {
+            return;
+        }
+        let pending: Vec<(TenantId, String, String)> = batch
+            .tenants
+            .iter()
+            .filter(|t| ready(&self.tenants[&t.id]))
+            .map(|t| (t.id.clone(), t.cluster.clone(), t.pool.clone()))
+            .collect();
+        let mut load = Load::of(&self.plan, &self.tenants);
+        for (id, cluster, pool) in pending {
+            // Limits first: a tenant they hold back needs no calendar search yet, and the event that
+            // frees room (a step reporting) runs this again.
+            if let Some(limit) = load.refuses(&self.governance, &cluster, &pool) {
+                if self.held_by.get(&id) != Some(&limit) {
+                    out.push(audit(ENGINE, "tenant.waiting", Some(&id), json!({ "reasons": [limit.clone()] })));
+                    self.held_by.insert(id.clone(), limit);
+                }
+                continue;
+            }
             let t = self.tenants.get_mut(&id).expect("planned tenant");
+            let Some(slot) = self.governance.first_slot(&id, &pool, now) else {
+                // No slot within the horizon: its windows never fit the step outside the freezes
+                // (`ringfence plan` reports this before a release starts). Waiting on would hold the
+                // release forever without saying so; pause it for an operator, who can change the
+                // calendar and resume. Tenants in flight carry on.
+                let why = format!(
+                    "tenant {id} finds no slot within {}: none of its windows fits {} outside the freezes",
+                    self.governance.horizon,
+                    self.governance.step_duration(&id)
+                );
+                out.push(audit(ENGINE, "tenant.no-slot", Some(&id), json!({ "why": why })));
+                out.push(audit(ENGINE, "release.paused", None, json!({ "why": why })));
+                self.paused = true;
+                self.status = RolloutStatus::Paused;
+                return;
+            };
+            if slot.start > now {
+                t.not_before = Some(slot.start);
+                out.push(audit(
+                    ENGINE,
+                    "tenant.waiting",
+                    Some(&id),
+                    json!({ "until": slot.start.to_string(), "reasons": slot.waits.iter().map(describe).collect::<Vec<_>>() }),
+                ));
+                out.push(Action::WakeAt { at: slot.start });
+                continue;
+            }
+            self.held_by.remove(&id);
+            load.admit(&cluster, &pool);
+            self.batch_pending -= 1;
+            t.not_before = None;
+            t.slot_end = Some(slot.end);
             t.phase = TenantPhase::Running(StepKind::RestorePoint);
+            if let Some(used) = slot.break_glass {
+                out.push(audit(
+                    ENGINE,
+                    "tenant.break-glass",
+                    Some(&id),
+                    json!({ "reason": used.reason, "approvers": used.approvers, "freezes": used.freezes }),
+                ));
+            }
+            out.push(audit(
+                ENGINE,
+                "tenant.started",
+                Some(&id),
+                json!({ "slot_end": slot.end.to_string(), "expected_step": self.governance.step_duration(&id).to_string() }),
+            ));
             out.push(Action::TakeRestorePoint { step: StepId::first(&id, StepKind::RestorePoint) });
         }
     }
@@ -828,6 +960,84 @@ impl Engine {
     pub fn exposed_tenants(&self) -> impl Iterator<Item = &TenantId> {
         self.tenants.iter().filter(|(_, t)| t.exposed()).map(|(id, _)| id)
     }
+}
+
+/// What holds tenants back right now: counts of tenants migrating per cluster and pool, in
+/// maintenance per pool, and in flight across the release.
+struct Load {
+    migrating_cluster: BTreeMap<String, u32>,
+    migrating_pool: BTreeMap<String, u32>,
+    unavailable_pool: BTreeMap<String, u32>,
+    in_flight: u32,
+}
+
+impl Load {
+    fn of(plan: &Plan, tenants: &BTreeMap<TenantId, TenantProgress>) -> Self {
+        let mut load = Load {
+            migrating_cluster: BTreeMap::new(),
+            migrating_pool: BTreeMap::new(),
+            unavailable_pool: BTreeMap::new(),
+            in_flight: 0,
+        };
+        for planned in plan.tenants() {
+            let phase = tenants[&planned.id].phase;
+            let (migrating, unavailable, in_flight) = match phase {
+                TenantPhase::Running(StepKind::RestorePoint | StepKind::Migrate | StepKind::Rollback) => {
+                    (true, true, true)
+                }
+                TenantPhase::Running(StepKind::Switch | StepKind::HealthCheck) => (false, true, true),
+                TenantPhase::Observing => (false, false, true),
+                _ => (false, false, false),
+            };
+            if migrating {
+                *load.migrating_cluster.entry(planned.cluster.clone()).or_default() += 1;
+                *load.migrating_pool.entry(planned.pool.clone()).or_default() += 1;
+            }
+            if unavailable {
+                *load.unavailable_pool.entry(planned.pool.clone()).or_default() += 1;
+            }
+            load.in_flight += u32::from(in_flight);
+        }
+        load
+    }
+
+    /// The limit that refuses one more tenant on `cluster` and `pool`, described, if any.
+    fn refuses(&self, g: &Governance, cluster: &str, pool: &str) -> Option<String> {
+        let count = |m: &BTreeMap<String, u32>, k: &str| m.get(k).copied().unwrap_or(0);
+        if let Some(&max) = g.limits.per_cluster.get(cluster)
+            && count(&self.migrating_cluster, cluster) >= max
+        {
+            return Some(format!("cluster {cluster} busy: {max} migrations running, its limit"));
+        }
+        if let Some(&max) = g.limits.per_pool.get(pool)
+            && count(&self.migrating_pool, pool) >= max
+        {
+            return Some(format!("pool {pool} busy: {max} migrations running, its limit"));
+        }
+        if let Some(&max) = g.limits.unavailable_per_pool.get(pool)
+            && count(&self.unavailable_pool, pool) >= max
+        {
+            return Some(format!("pool {pool} capacity buffer: {max} tenants already in maintenance"));
+        }
+        if let Some(max) = g.limits.in_flight
+            && self.in_flight >= max
+        {
+            return Some(format!("release-wide cap: {max} tenants in flight"));
+        }
+        None
+    }
+
+    fn admit(&mut self, cluster: &str, pool: &str) {
+        *self.migrating_cluster.entry(cluster.to_owned()).or_default() += 1;
+        *self.migrating_pool.entry(pool.to_owned()).or_default() += 1;
+        *self.unavailable_pool.entry(pool.to_owned()).or_default() += 1;
+        self.in_flight += 1;
+    }
+}
+
+/// A calendar reason worded as the schedule words it.
+fn describe(reason: &Reason) -> String {
+    crate::schedule::Wait::from(reason.clone()).to_string()
 }
 
 fn step_of(action: &Action) -> StepKind {

@@ -9,6 +9,7 @@ pub mod calendar;
 pub mod duration;
 pub mod engine;
 pub mod fixtures;
+pub mod governance;
 pub mod judge;
 pub mod model;
 pub mod plan;

@@ -193,6 +193,10 @@ pub struct Pool {
     /// Maintenance windows for its tenants that declare none of their own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintenance_windows: Vec<WindowSpec>,
+    /// How many of its tenants may be migrating at once (restore point, migration or a restoring
+    /// rollback), on top of its cluster's limit; no limit of its own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_migrations: Option<u32>,
 }
 
 /// A tenant's service tier, used by ring selectors.
@@ -378,6 +382,30 @@ pub struct Policy {
     /// rehearsal measured them: what must fit in a maintenance window.
     #[serde(default = "default_step_duration")]
     pub expected_step_duration: Duration,
+    /// Release-wide pacing limits on top of ring batches and cluster limits.
+    #[serde(default)]
+    pub concurrency: Concurrency,
+    /// How many distinct approvers a break-glass exception needs to let a release into a freeze.
+    #[serde(default = "default_break_glass_approvals")]
+    pub break_glass_approvals: u32,
+}
+
+fn default_break_glass_approvals() -> u32 {
+    2
+}
+
+/// Release-wide pacing: how many tenants may be in flight at once, and how much of a pool may be
+/// unavailable (in maintenance for its restore point, migration and switch) at once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Concurrency {
+    /// Tenants between their first step and the end of their observation, across the fleet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tenants_in_flight: Option<u32>,
+    /// Share of a pool's tenants that may be in maintenance at once, in percent (like Kubernetes'
+    /// `maxUnavailable`); at least one tenant is always allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable_percent: Option<u32>,
 }
 
 fn default_step_duration() -> Duration {
@@ -392,6 +420,8 @@ impl Default for Policy {
             slis: Vec::new(),
             freezes: Vec::new(),
             expected_step_duration: default_step_duration(),
+            concurrency: Concurrency::default(),
+            break_glass_approvals: default_break_glass_approvals(),
         }
     }
 }
@@ -683,6 +713,14 @@ pub struct Release {
     /// can be rolled back by switching code alone, keeping orders taken since the switch.
     #[serde(default)]
     pub schema_backward_compatible: bool,
+    /// The release's risk tier as declared by its author, until risk classification computes it;
+    /// freezes may let chosen tiers through. `medium` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<crate::calendar::RiskTier>,
+    /// An emergency exception to enter freezes: a reason and its approvers. Needs the policy's
+    /// `breakGlassApprovals` distinct approvers, and every step it lets in is marked in the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub break_glass: Option<crate::calendar::BreakGlass>,
 }
 
 /// The migration command, as an argument vector (no shell). Placeholders in `{braces}` are filled per

@@ -1,38 +1,22 @@
 //! The schedule: when each tenant of a plan is expected to be released, given the calendar — its
-//! maintenance windows, the freezes, the rings' observation and soak times — and why it waits.
+//! maintenance windows, the freezes, the rings' observation and soak times — and the pacing limits,
+//! and why it waits.
 //!
-//! Pure, like the planner: it takes `from`, the expected duration of a tenant's steps, the tenants'
-//! windows (already in their time zones) and the freeze calendar, and walks the plan ring by ring and
-//! batch by batch, as the engine will: a batch starts when the previous one is done, a ring after the
-//! previous ring's soak, and each tenant at its first slot that fits its window and no freeze.
-
-use std::collections::BTreeMap;
+//! Pure, like the planner: it takes `from` and the compiled [`Governance`] (windows, freezes, tier,
+//! expected step durations, limits) and walks the plan ring by ring and batch by batch, as the engine
+//! will: a batch starts when the previous one is done, a ring after the previous ring's soak, and each
+//! tenant at its first slot that fits its window and no freeze, once the cluster, pool, capacity
+//! buffer and release-wide limits have room. It is an estimate: the engine decides at run time from
+//! what really happens, and `ringfence simulate` rehearses that with faults.
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::Duration;
-use crate::calendar::{Calendar, MaintenanceWindow, Reason, RiskTier, SlotQuery};
+use crate::calendar::Reason;
+use crate::governance::Governance;
 use crate::model::TenantId;
 use crate::plan::Plan;
-
-/// What the schedule needs besides the plan.
-pub struct ScheduleInput<'a> {
-    /// When the release may start.
-    pub from: Timestamp,
-    /// How long a tenant's steps take before its observation (restore point, migration, switch).
-    pub step: Duration,
-    /// Each tenant's maintenance windows; a tenant with none may be changed at any time.
-    pub windows: &'a BTreeMap<TenantId, Vec<MaintenanceWindow>>,
-    /// Each tenant's pool, for pool-scoped freezes.
-    pub pools: &'a BTreeMap<TenantId, String>,
-    /// The freezes.
-    pub calendar: &'a Calendar,
-    /// The release's risk tier, which freezes may let through.
-    pub tier: RiskTier,
-    /// How far ahead to look for a slot.
-    pub horizon: Duration,
-}
 
 /// Why a tenant starts later than it could have.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -62,6 +46,15 @@ pub enum Wait {
         /// Until when.
         until: Timestamp,
     },
+    /// A pacing limit is full: its cluster or pool has as many migrations running as allowed, its
+    /// pool as many tenants in maintenance as the capacity buffer allows, or the release as many
+    /// tenants in flight as its cap.
+    Busy {
+        /// Which limit, e.g. `cluster pg-eu-1`.
+        limit: String,
+        /// When room is expected.
+        until: Timestamp,
+    },
 }
 
 impl std::fmt::Display for Wait {
@@ -71,6 +64,16 @@ impl std::fmt::Display for Wait {
             Wait::Frozen { name, until } => write!(f, "frozen by {name:?} until {until}"),
             Wait::PreviousBatch { until } => write!(f, "previous batch in flight until {until}"),
             Wait::RingSoaking { ring, until } => write!(f, "ring {ring:?} soaking until {until}"),
+            Wait::Busy { limit, until } => write!(f, "{limit} busy until {until}"),
+        }
+    }
+}
+
+impl From<Reason> for Wait {
+    fn from(reason: Reason) -> Self {
+        match reason {
+            Reason::WindowClosedUntil { until } => Wait::WindowClosed { until },
+            Reason::FrozenBy { name, until } => Wait::Frozen { name, until },
         }
     }
 }
@@ -106,25 +109,58 @@ pub struct Unschedulable {
     pub step: Duration,
 }
 
-/// Computes when each tenant of `plan` is expected to be released, in plan order.
-pub fn schedule(plan: &Plan, input: &ScheduleInput<'_>) -> Result<Vec<ScheduledTenant>, Unschedulable> {
+/// A tenant already placed in the current batch: what it occupies and until when.
+struct Booking<'a> {
+    cluster: &'a str,
+    pool: &'a str,
+    start: Timestamp,
+    /// End of its steps: while migrating and in maintenance.
+    steps_end: Timestamp,
+    /// End of its observation: while in flight.
+    end: Timestamp,
+}
+
+/// Computes when each tenant of `plan` is expected to be released from `from`, in plan order.
+pub fn schedule(plan: &Plan, from: Timestamp, g: &Governance) -> Result<Vec<ScheduledTenant>, Unschedulable> {
     let mut out = Vec::with_capacity(plan.tenant_count());
-    let mut t = input.from;
+    let mut t = from;
     let mut carried: Vec<Wait> = Vec::new();
     for ring in &plan.rings {
         for (b, batch) in ring.batches.iter().enumerate() {
             let batch_ready = t;
             let mut batch_end = t;
+            let mut booked: Vec<Booking<'_>> = Vec::with_capacity(batch.tenants.len());
             for tenant in &batch.tenants {
-                let pool = input.pools.get(&tenant.id).map(String::as_str).unwrap_or("");
-                let (start, reasons) = first_slot(&tenant.id, pool, batch_ready, input)?;
-                let end = start + input.step.to_signed() + ring.observation.to_signed();
-                batch_end = batch_end.max(end);
+                let step = g.step_duration(&tenant.id).to_signed();
                 let mut waits = carried.clone();
-                waits.extend(reasons.into_iter().map(|r| match r {
-                    Reason::WindowClosedUntil { until } => Wait::WindowClosed { until },
-                    Reason::FrozenBy { name, until } => Wait::Frozen { name, until },
-                }));
+                let mut after = batch_ready;
+                let start = loop {
+                    let Some(slot) = g.first_slot(&tenant.id, &tenant.pool, after) else {
+                        return Err(Unschedulable {
+                            tenant: tenant.id.clone(),
+                            after,
+                            horizon: g.horizon,
+                            step: g.step_duration(&tenant.id),
+                        });
+                    };
+                    waits.extend(slot.waits.into_iter().map(Wait::from));
+                    match busy(g, &booked, &tenant.cluster, &tenant.pool, slot.start) {
+                        Some(wait @ Wait::Busy { until, .. }) => {
+                            waits.push(wait);
+                            after = until;
+                        }
+                        _ => break slot.start,
+                    }
+                };
+                let end = start + step + ring.observation.to_signed();
+                batch_end = batch_end.max(end);
+                booked.push(Booking {
+                    cluster: &tenant.cluster,
+                    pool: &tenant.pool,
+                    start,
+                    steps_end: start + step,
+                    end,
+                });
                 out.push(ScheduledTenant {
                     id: tenant.id.clone(),
                     ring: ring.name.clone(),
@@ -135,7 +171,7 @@ pub fn schedule(plan: &Plan, input: &ScheduleInput<'_>) -> Result<Vec<ScheduledT
                 });
             }
             t = batch_end;
-            carried = if batch_end > input.from { vec![Wait::PreviousBatch { until: batch_end }] } else { vec![] };
+            carried = if batch_end > from { vec![Wait::PreviousBatch { until: batch_end }] } else { vec![] };
         }
         if !ring.batches.is_empty() && !ring.soak.is_zero() {
             t += ring.soak.to_signed();
@@ -145,34 +181,33 @@ pub fn schedule(plan: &Plan, input: &ScheduleInput<'_>) -> Result<Vec<ScheduledT
     Ok(out)
 }
 
-/// The earliest slot for a tenant from `after`: the earliest fit over its windows (any time when it
-/// has none) outside the freezes that hold its pool, itself or the fleet.
-fn first_slot(
-    tenant: &TenantId,
-    pool: &str,
-    after: Timestamp,
-    input: &ScheduleInput<'_>,
-) -> Result<(Timestamp, Vec<Reason>), Unschedulable> {
-    let base = SlotQuery::new(tenant, pool, input.tier).within(input.horizon);
-    let windows = input.windows.get(tenant).map(Vec::as_slice).unwrap_or(&[]);
-    let best = if windows.is_empty() {
-        input.calendar.next_unfrozen(after, input.step, &base)
-    } else {
-        windows
-            .iter()
-            .filter_map(|w| input.calendar.next_unfrozen(after, input.step, &base.clone().in_window(w)))
-            .min_by_key(|slot| slot.start)
+/// The first pacing limit that is full at `at` for a tenant on `cluster` and `pool`, with when the
+/// earliest booking holding it ends, as the engine counts: migrations and maintenance last a
+/// tenant's steps, being in flight lasts to the end of its observation.
+fn busy(g: &Governance, booked: &[Booking<'_>], cluster: &str, pool: &str, at: Timestamp) -> Option<Wait> {
+    let limits = &g.limits;
+    let full = |limit: Option<u32>, holds: &dyn Fn(&Booking<'_>) -> Option<Timestamp>, what: String| {
+        let max = limit? as usize;
+        let ends: Vec<Timestamp> =
+            booked.iter().filter(|b| b.start <= at).filter_map(holds).filter(|e| *e > at).collect();
+        (ends.len() >= max).then(|| Wait::Busy { limit: what, until: ends.into_iter().min().unwrap_or(at) })
     };
-    match best {
-        Some(slot) => Ok((slot.start, slot.waits)),
-        None => Err(Unschedulable { tenant: tenant.clone(), after, horizon: input.horizon, step: input.step }),
-    }
+    let migrating_on_cluster = |b: &Booking<'_>| (b.cluster == cluster).then_some(b.steps_end);
+    let migrating_in_pool = |b: &Booking<'_>| (b.pool == pool).then_some(b.steps_end);
+    let in_flight = |b: &Booking<'_>| Some(b.end);
+    full(limits.per_cluster.get(cluster).copied(), &migrating_on_cluster, format!("cluster {cluster}"))
+        .or_else(|| full(limits.per_pool.get(pool).copied(), &migrating_in_pool, format!("pool {pool}")))
+        .or_else(|| {
+            let buffer = limits.unavailable_per_pool.get(pool).copied();
+            full(buffer, &migrating_in_pool, format!("pool {pool} capacity buffer"))
+        })
+        .or_else(|| full(limits.in_flight, &in_flight, "release-wide cap on tenants in flight".into()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calendar::{Freeze, FreezeScope};
+    use crate::calendar::{Calendar, Freeze, FreezeScope, MaintenanceWindow};
     use crate::fixtures::simple_plan;
     use jiff::tz::TimeZone;
 
@@ -196,23 +231,13 @@ mod tests {
             FreezeScope::Global,
         )
         .unwrap();
-        let calendar = Calendar::new(vec![freeze]);
+        let mut g = Governance { calendar: Calendar::new(vec![freeze]), ..Governance::default() };
         // c may only be changed from 22:00 UTC for 2 hours.
-        let windows = BTreeMap::from([(
+        g.windows.insert(
             TenantId::from("c"),
             vec![MaintenanceWindow::new("0 22 * * *", Duration::from_mins(120), TimeZone::UTC).unwrap()],
-        )]);
-        let pools = BTreeMap::new();
-        let input = ScheduleInput {
-            from: at("2026-03-02T06:00:00Z"),
-            step: Duration::from_mins(30),
-            windows: &windows,
-            pools: &pools,
-            calendar: &calendar,
-            tier: RiskTier::Medium,
-            horizon: crate::calendar::DEFAULT_HORIZON,
-        };
-        let s = schedule(&plan, &input).unwrap();
+        );
+        let s = schedule(&plan, at("2026-03-02T06:00:00Z"), &g).unwrap();
         let by_id = |id: &str| s.iter().find(|t| t.id.as_str() == id).unwrap();
         let a = by_id("a");
         assert_eq!(a.expected_start, at("2026-03-02T08:00:00Z"), "after the freeze");
@@ -229,22 +254,31 @@ mod tests {
     #[test]
     fn a_tenant_whose_window_never_fits_the_step_is_reported() {
         let plan = simple_plan(1, &[("one", &["a"], 1)], Duration::ZERO, Duration::ZERO);
-        let windows = BTreeMap::from([(
+        let mut g = Governance { horizon: Duration::from_mins(60 * 24 * 7), ..Governance::default() };
+        g.windows.insert(
             TenantId::from("a"),
             vec![MaintenanceWindow::new("0 3 * * *", Duration::from_mins(20), TimeZone::UTC).unwrap()],
-        )]);
-        let calendar = Calendar::new(vec![]);
-        let pools = BTreeMap::new();
-        let input = ScheduleInput {
-            from: at("2026-03-02T00:00:00Z"),
-            step: Duration::from_mins(30),
-            windows: &windows,
-            pools: &pools,
-            calendar: &calendar,
-            tier: RiskTier::Low,
-            horizon: Duration::from_mins(60 * 24 * 7),
-        };
-        let err = schedule(&plan, &input).unwrap_err();
+        );
+        let err = schedule(&plan, at("2026-03-02T00:00:00Z"), &g).unwrap_err();
         assert_eq!(err.tenant.as_str(), "a");
+    }
+
+    #[test]
+    fn a_full_pool_makes_the_next_tenant_of_the_batch_wait_for_room() {
+        // One batch of three on one pool that lets two migrate at once; steps 30m, observation 10m.
+        let plan = simple_plan(3, &[("all", &["a", "b", "c"], 3)], Duration::from_mins(10), Duration::ZERO);
+        let mut g = Governance::default();
+        g.limits.per_pool.insert("shared".into(), 2);
+        let s = schedule(&plan, at("2026-03-02T06:00:00Z"), &g).unwrap();
+        assert_eq!(s[0].expected_start, at("2026-03-02T06:00:00Z"));
+        assert_eq!(s[1].expected_start, at("2026-03-02T06:00:00Z"));
+        assert_eq!(s[2].expected_start, at("2026-03-02T06:30:00Z"), "after a's and b's steps");
+        assert_eq!(s[2].waits, vec![Wait::Busy { limit: "pool shared".into(), until: at("2026-03-02T06:30:00Z") }]);
+        assert_eq!(s[2].waits[0].to_string(), "pool shared busy until 2026-03-02T06:30:00Z");
+        // A release-wide cap of one holds each tenant until the previous one's observation is over.
+        let g = Governance { limits: crate::governance::Limits { in_flight: Some(1), ..Default::default() }, ..g };
+        let s = schedule(&plan, at("2026-03-02T06:00:00Z"), &g).unwrap();
+        let starts: Vec<_> = s.iter().map(|t| t.expected_start).collect();
+        assert_eq!(starts, vec![at("2026-03-02T06:00:00Z"), at("2026-03-02T06:40:00Z"), at("2026-03-02T07:20:00Z")]);
     }
 }

@@ -307,3 +307,51 @@ fn rings_selecting_nobody_are_skipped_wherever_they_are() {
     run_to_observation(&mut e, "a", at(1));
     assert_eq!(e.status(), RolloutStatus::Finished(Outcome::Completed));
 }
+
+/// Governance with `a` allowed only from 22:00 UTC for two hours, and room for one migration at a
+/// time on cluster pg-1.
+fn governed() -> ringfence_core::governance::Governance {
+    use ringfence_core::calendar::MaintenanceWindow;
+    let mut g = ringfence_core::governance::Governance::default();
+    g.windows.insert(
+        "a".into(),
+        vec![MaintenanceWindow::new("0 22 * * *", Duration::from_mins(120), jiff::tz::TimeZone::UTC).unwrap()],
+    );
+    g.limits.per_cluster.insert("pg-1".into(), 1);
+    g
+}
+
+#[test]
+fn a_tenant_waits_for_its_window_and_the_engine_asks_to_be_woken_then() {
+    let plan = simple_plan(2, &[("all", &["a", "b"], 2)], Duration::ZERO, Duration::ZERO);
+    let mut e = Engine::governed(plan, EngineOptions::default(), governed());
+    let actions = start(&mut e);
+    // b has no window and starts at once; a waits for 22:00.
+    assert_eq!(steps(&actions), vec![StepId { tenant: "b".into(), kind: StepKind::RestorePoint, attempt: 1 }]);
+    let wake: Timestamp = "2026-11-27T22:00:00Z".parse().unwrap();
+    assert!(actions.contains(&Action::WakeAt { at: wake }), "{actions:?}");
+    assert_eq!(e.next_wake(), Some(wake));
+    // b finishes; at a tick before 22:00 nothing starts.
+    run_to_observation(&mut e, "b", at(5));
+    assert!(steps(&e.handle(at(60), Event::Tick)).is_empty());
+    // At 22:00 a starts; its slot ends when its expected 30-minute step would.
+    let actions = e.handle(wake, Event::Tick);
+    assert_eq!(steps(&actions), vec![StepId { tenant: "a".into(), kind: StepKind::RestorePoint, attempt: 1 }]);
+    assert_eq!(e.tenants()[&TenantId::from("a")].slot_end, Some("2026-11-27T22:30:00Z".parse().unwrap()));
+}
+
+#[test]
+fn the_cluster_limit_holds_a_tenant_until_a_migration_ends() {
+    let plan = simple_plan(2, &[("all", &["b", "c"], 2)], Duration::ZERO, Duration::ZERO);
+    let mut e = Engine::governed(plan, EngineOptions::default(), governed());
+    let actions = start(&mut e);
+    assert_eq!(steps(&actions).len(), 1, "one migration at a time on pg-1: {actions:?}");
+    assert!(audit_names(&actions).contains(&"tenant.waiting".to_owned()));
+    let rp = StepId { tenant: "b".into(), kind: StepKind::RestorePoint, attempt: 1 };
+    let migrate = steps(&e.handle(at(1), ok(&rp)))[0].clone();
+    assert_eq!(migrate.kind, StepKind::Migrate);
+    // Only when b's migration reports does c start.
+    let actions = e.handle(at(2), ok(&migrate));
+    let started: Vec<_> = steps(&actions).into_iter().filter(|s| s.tenant.as_str() == "c").collect();
+    assert_eq!(started.len(), 1, "{actions:?}");
+}

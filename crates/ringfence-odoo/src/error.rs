@@ -130,7 +130,8 @@ pub enum OdooError {
     /// An installed-state snapshot is not in the documented format.
     #[error(
         "{}: {message}; an installed-state snapshot is a JSON list of {{\"name\", \"state\", \"latest_version\"}} \
-         objects as read from ir_module_module",
+         objects as read from ir_module_module, or an object with that list under \"modules\" and optionally \
+         \"installed_checksums\", \"languages\", \"exclude_patterns\"",
         path.display()
     )]
     Snapshot {
@@ -139,6 +140,14 @@ pub enum OdooError {
         /// What is wrong, and where in the file.
         message: String,
     },
+
+    /// The checksum strategy was asked for without anything to compare the new hashes with.
+    #[error(
+        "the checksum strategy needs the checksums stored for the tenant: give a snapshot with \
+         \"installed_checksums\", read them from the tenant database, or give the addons the tenant runs \
+         now (--from) so that their checksums stand in"
+    )]
+    NoStoredChecksums,
 
     /// A tenant database could not be read.
     #[error("tenant database {database} on {server}: {message}")]

@@ -17,7 +17,23 @@
 //! `psql -Atc "SELECT json_agg(json_build_object('name', name, 'state', state, 'latest_version',
 //! latest_version)) FROM ir_module_module"`.
 //!
-//! Not here: reading a live database (an adapter, later) and deciding what an upgrade does
+//! For the checksum strategy the snapshot may instead be an object holding the same list under
+//! `modules` plus what click-odoo-update keeps in the database ([`TenantChecksums`]):
+//!
+//! ```json
+//! {
+//!   "modules": [{"name": "queue_job", "state": "installed", "latest_version": "17.0.1.3.0"}],
+//!   "installed_checksums": {"queue_job": "5f8c…"},
+//!   "languages": ["en_US", "fr_BE"],
+//!   "exclude_patterns": "*.pyc,*.pyo,i18n/*.pot,i18n_extra/*.pot,static/*,tests/*"
+//! }
+//! ```
+//!
+//! `installed_checksums` is the `module_auto_update.installed_checksums` parameter, as a JSON object or
+//! as the JSON text the parameter stores; `languages` the active `res_lang` codes; `exclude_patterns`
+//! the `module_auto_update.exclude_patterns` parameter (absent: click-odoo-update's default).
+//!
+//! Not here: reading a live database ([`crate::database`]) and deciding what an upgrade does
 //! ([`crate::upgrade`]).
 
 use std::collections::BTreeMap;
@@ -26,6 +42,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::checksum::{DEFAULT_EXCLUDE_PATTERNS, HashRules};
 use crate::error::OdooError;
 use crate::version::ModuleVersion;
 
@@ -97,10 +114,50 @@ pub struct InstalledModule {
     pub version: Option<ModuleVersion>,
 }
 
-/// A tenant database's modules, by name.
+/// A tenant database's modules, by name, and the checksums click-odoo-update stored, if known.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InstalledState {
     modules: BTreeMap<String, InstalledModule>,
+    checksums: Option<TenantChecksums>,
+}
+
+/// What click-odoo-update keeps in a tenant database to decide which modules changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantChecksums {
+    /// `module_auto_update.installed_checksums`: module → hash; `None` where it stored `false` (the
+    /// module's directory was not found when the checksums were saved).
+    pub installed: BTreeMap<String, Option<String>>,
+    /// The active languages (`res_lang.code`), which decide the `.po` files hashed.
+    pub languages: Vec<String>,
+    /// `module_auto_update.exclude_patterns`, if the database sets it.
+    pub exclude_patterns: Option<String>,
+}
+
+impl TenantChecksums {
+    /// The hashing rules this tenant's checksums were computed with.
+    pub fn rules(&self) -> HashRules {
+        HashRules::new(self.exclude_patterns.as_deref().unwrap_or(DEFAULT_EXCLUDE_PATTERNS), &self.languages)
+    }
+
+    /// Parses the `module_auto_update.installed_checksums` parameter's text (a JSON object of module →
+    /// hash, `false` for a module that had no directory); `Err` says what is wrong.
+    pub fn parse_parameter(text: &str) -> Result<BTreeMap<String, Option<String>>, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("installed_checksums is not JSON: {e}"))?;
+        checksum_map(&value)
+    }
+}
+
+fn checksum_map(value: &serde_json::Value) -> Result<BTreeMap<String, Option<String>>, String> {
+    let object = value.as_object().ok_or("installed_checksums must be a JSON object of module → hash")?;
+    object
+        .iter()
+        .map(|(name, hash)| match hash {
+            serde_json::Value::String(h) => Ok((name.clone(), Some(h.clone()))),
+            serde_json::Value::Bool(false) | serde_json::Value::Null => Ok((name.clone(), None)),
+            other => Err(format!("installed_checksums[{name:?}] must be a hash string or false, found {other}")),
+        })
+        .collect()
 }
 
 #[derive(Deserialize)]
@@ -111,17 +168,55 @@ struct Row {
     latest_version: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotObject {
+    modules: Vec<Row>,
+    #[serde(default)]
+    installed_checksums: Option<serde_json::Value>,
+    #[serde(default)]
+    languages: Vec<String>,
+    #[serde(default)]
+    exclude_patterns: Option<String>,
+}
+
 impl InstalledState {
     /// A state from rows; a later row of the same name replaces an earlier one.
     pub fn from_modules(modules: impl IntoIterator<Item = InstalledModule>) -> InstalledState {
-        InstalledState { modules: modules.into_iter().map(|m| (m.name.clone(), m)).collect() }
+        InstalledState { modules: modules.into_iter().map(|m| (m.name.clone(), m)).collect(), checksums: None }
+    }
+
+    /// The same modules with the checksums click-odoo-update stored for them.
+    pub fn with_checksums(self, checksums: TenantChecksums) -> InstalledState {
+        InstalledState { checksums: Some(checksums), ..self }
+    }
+
+    /// The checksums click-odoo-update stored, if the snapshot or database had them.
+    pub fn checksums(&self) -> Option<&TenantChecksums> {
+        self.checksums.as_ref()
     }
 
     /// Parses a snapshot (see the module documentation); `path` names it in errors.
     pub fn parse_json(text: &str, path: &Path) -> Result<InstalledState, OdooError> {
         let bad = |message: String| OdooError::Snapshot { path: path.to_path_buf(), message };
-        let rows: Vec<Row> =
-            serde_json::from_str(text).map_err(|e| bad(format!("line {} column {}: {e}", e.line(), e.column())))?;
+        let at = |e: serde_json::Error| bad(format!("line {} column {}: {e}", e.line(), e.column()));
+        let (rows, checksums) = if text.trim_start().starts_with('{') {
+            let object: SnapshotObject = serde_json::from_str(text).map_err(at)?;
+            let checksums = match object.installed_checksums {
+                None => None,
+                // The parameter's own text, pasted as a string, or already an object.
+                Some(serde_json::Value::String(raw)) => Some(TenantChecksums::parse_parameter(&raw).map_err(bad)?),
+                Some(value) => Some(checksum_map(&value).map_err(bad)?),
+            };
+            let checksums = checksums.map(|installed| TenantChecksums {
+                installed,
+                languages: object.languages,
+                exclude_patterns: object.exclude_patterns,
+            });
+            (object.modules, checksums)
+        } else {
+            (serde_json::from_str::<Vec<Row>>(text).map_err(at)?, None)
+        };
         let mut modules = Vec::with_capacity(rows.len());
         for (i, row) in rows.into_iter().enumerate() {
             let state = ModuleState::parse(&row.state).ok_or_else(|| {
@@ -140,7 +235,7 @@ impl InstalledState {
             };
             modules.push(InstalledModule { name: row.name, state, version });
         }
-        Ok(InstalledState::from_modules(modules))
+        Ok(InstalledState { checksums, ..InstalledState::from_modules(modules) })
     }
 
     /// Reads a snapshot file.
@@ -190,6 +285,27 @@ mod tests {
     }
 
     #[test]
+    fn an_object_snapshot_carries_the_stored_checksums() {
+        let text = r#"{
+            "modules": [{"name": "queue_job", "state": "installed", "latest_version": "17.0.1.3.0"}],
+            "installed_checksums": "{\"queue_job\": \"abc\", \"gone\": false}",
+            "languages": ["fr_BE"]
+        }"#;
+        let state = InstalledState::parse_json(text, Path::new("s.json")).unwrap();
+        let sums = state.checksums().unwrap();
+        assert_eq!(sums.installed["queue_job"].as_deref(), Some("abc"));
+        assert_eq!(sums.installed["gone"], None);
+        assert!(!sums.rules().counts("i18n/de.po") && sums.rules().counts("i18n/fr.po"));
+        assert!(state.is_installed("queue_job"));
+        let err =
+            InstalledState::parse_json(r#"{"modules": [], "installed_checksums": {"a": 1}}"#, Path::new("s.json"))
+                .unwrap_err();
+        assert!(err.to_string().contains("must be a hash string or false"), "{err}");
+        let err = InstalledState::parse_json(r#"{"modules": [], "checksums": {}}"#, Path::new("s.json")).unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_module() {
         let path = Path::new("tenant.json");
         let err = InstalledState::parse_json(r#"[{"name": "a", "state": "broken"}]"#, path).unwrap_err();
@@ -198,7 +314,7 @@ mod tests {
         let err = InstalledState::parse_json(r#"[{"name": "a", "state": "installed", "latest_version": "1.x"}]"#, path)
             .unwrap_err();
         assert!(err.to_string().contains("not a dotted version"), "{err}");
-        let err = InstalledState::parse_json(r#"{"modules": []}"#, path).unwrap_err();
+        let err = InstalledState::parse_json(r#"{"modules": 3}"#, path).unwrap_err();
         assert!(err.to_string().contains("line 1 column"), "{err}");
     }
 }

@@ -14,7 +14,12 @@
 //! - modules left `to upgrade` / `to install` by an earlier unfinished run are processed too;
 //! - `-u` names that are not installed are ignored, as Odoo's command line ignores them.
 //!
-//! Not here: the checksum strategy (content hashing), reading a live database, what the scripts do.
+//! The checksum strategy follows click-odoo-update: every module `installed` or `to upgrade` whose
+//! addon is installable and whose content hash differs from the stored one (or has none stored) is
+//! named to `-u`; Odoo then adds the dependents as above. The hashes come in computed
+//! ([`crate::checksum`]), so planning stays free of file reading.
+//!
+//! Not here: computing content hashes, reading a live database, what the scripts do.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -32,6 +37,19 @@ pub enum Strategy {
     VersionBump,
     /// These modules (as `odoo -u a,b`).
     Explicit(Vec<String>),
+    /// Every installed module whose content hash differs from the one stored for the tenant, as
+    /// click-odoo-update decides.
+    Checksum(Checksums),
+}
+
+/// The content hashes the checksum strategy compares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Checksums {
+    /// As stored for the tenant (`module_auto_update.installed_checksums`); `None` where it stored
+    /// `false`. A module absent here counts as changed.
+    pub stored: BTreeMap<String, Option<String>>,
+    /// Of the new addons, computed with the tenant's rules ([`crate::checksum::digest_set`]).
+    pub current: BTreeMap<String, String>,
 }
 
 /// Why a module is in the plan.
@@ -41,6 +59,13 @@ pub enum Reason {
     Bumped,
     /// Named in the explicit list.
     Explicit,
+    /// Its content hash differs from the one stored for the tenant.
+    ChecksumChanged {
+        /// The stored hash; `None` when none was stored (or `false`).
+        stored: Option<String>,
+        /// The new hash.
+        current: String,
+    },
     /// Installed and depends (directly or not) on `of`, which is upgraded.
     Dependent {
         /// The upgraded module it depends on (the one that pulled it in first).
@@ -65,12 +90,21 @@ impl fmt::Display for Reason {
         match self {
             Reason::Bumped => f.write_str("version bumped"),
             Reason::Explicit => f.write_str("listed"),
+            Reason::ChecksumChanged { stored: None, .. } => f.write_str("no stored checksum"),
+            Reason::ChecksumChanged { stored: Some(stored), current } => {
+                write!(f, "content changed ({} → {})", short(stored), short(current))
+            }
             Reason::Dependent { of } => write!(f, "depends on {of}"),
             Reason::NewDependency { of } => write!(f, "needed by {of}"),
             Reason::AutoInstall { triggers } => write!(f, "auto_install on {}", triggers.join(", ")),
             Reason::Pending => f.write_str("pending from an earlier run"),
         }
     }
+}
+
+/// The first 8 digits of a hash, enough for a person to tell two apart.
+fn short(hash: &str) -> &str {
+    hash.get(..8).unwrap_or(hash)
 }
 
 /// One module the upgrade touches.
@@ -102,6 +136,10 @@ pub struct UpgradePlan {
     pub blocked: Vec<String>,
     /// Explicitly listed modules that are not installed (Odoo ignores them).
     pub ignored: Vec<String>,
+    /// Checksum strategy: installed modules whose content was not hashed — the image's own, outside
+    /// the addon set, or ones the caller left out of [`Checksums::current`]; click-odoo-update would
+    /// upgrade them if their hash changed.
+    pub unchecked: Vec<String>,
     /// Upgraded and installed modules in the order Odoo processes them: modules from outside the addon
     /// set first (by name; their relative order needs their manifests), then the new trees' load order.
     pub order: Vec<String>,
@@ -193,6 +231,26 @@ pub fn plan_upgrade(
             }
             plan.ignored.sort();
             plan.ignored.dedup();
+        }
+        Strategy::Checksum(sums) => {
+            // `to upgrade` modules are seeds already; click-odoo-update also checks installable.
+            for m in installed.iter().filter(|m| m.state == ModuleState::Installed) {
+                if addon(&m.name).is_none() {
+                    if known_external.contains(&m.name) {
+                        plan.unchecked.push(m.name.clone());
+                    }
+                    continue;
+                }
+                let Some(current) = sums.current.get(&m.name) else {
+                    // A caller that hashed only part of the set cannot say the module is unchanged.
+                    plan.unchecked.push(m.name.clone());
+                    continue;
+                };
+                let stored = sums.stored.get(&m.name).cloned().flatten();
+                if stored.as_ref() != Some(current) {
+                    seeds.insert(m.name.clone(), Reason::ChecksumChanged { stored, current: current.clone() });
+                }
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Reading a tenant database: a real PostgreSQL cluster started by the test, holding `ir_module_module`
 //! and `queue_job` tables shaped like Odoo 17's, with realistic rows.
 
-use ringfence_odoo::database::{installed_state, queue_job_backlog, unfinished_modules};
+use ringfence_odoo::database::{installed_state, queue_job_backlog, tenant_checksums, unfinished_modules};
 use ringfence_odoo::{ModuleState, OdooError};
 use ringfence_pg::EphemeralCluster;
 
@@ -78,4 +78,47 @@ fn a_tenant_without_queue_job_or_a_wrong_database_says_so() {
     assert!(matches!(&err, OdooError::Database { message, .. } if message.contains("queue_job")), "{err}");
     let err = installed_state(&bins, &target, "nope").unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
+}
+
+/// The checksums click-odoo-update stored, read as it reads them: `ir_config_parameter` and the active
+/// languages of `res_lang`; a database without the parameter has none stored (everything upgrades).
+#[test]
+fn reads_the_stored_checksums_and_what_they_were_computed_with() {
+    let pg = EphemeralCluster::start_default().expect("PostgreSQL starts (scripts/ensure-deps installs it)");
+    pg.create_database("shop").unwrap();
+    pg.psql(
+        "shop",
+        "CREATE TABLE ir_config_parameter (id serial PRIMARY KEY, key varchar NOT NULL UNIQUE, value text NOT NULL);
+         CREATE TABLE res_lang (id serial PRIMARY KEY, code varchar NOT NULL UNIQUE, active boolean);
+         INSERT INTO res_lang (code, active) VALUES ('en_US', true), ('fr_BE', true), ('de_DE', false);
+         INSERT INTO ir_config_parameter (key, value) VALUES ('database.uuid', 'x');",
+    )
+    .unwrap();
+    let (bins, target) = (pg.binaries().clone(), pg.target());
+    let none = tenant_checksums(&bins, &target, "shop").unwrap();
+    assert!(none.installed.is_empty() && none.exclude_patterns.is_none());
+    assert_eq!(none.languages, ["en_US", "fr_BE"]);
+
+    pg.psql(
+        "shop",
+        "INSERT INTO ir_config_parameter (key, value) VALUES
+           ('module_auto_update.installed_checksums', '{\"queue_job\": \"57bd0d0fce1d07e43140d11bebe1fd5bf28a851b\", \"gone\": false}'),
+           ('module_auto_update.exclude_patterns', '*.pyc,static/*');",
+    )
+    .unwrap();
+    let sums = tenant_checksums(&bins, &target, "shop").unwrap();
+    assert_eq!(sums.installed["queue_job"].as_deref(), Some("57bd0d0fce1d07e43140d11bebe1fd5bf28a851b"));
+    assert_eq!(sums.installed["gone"], None);
+    assert_eq!(sums.exclude_patterns.as_deref(), Some("*.pyc,static/*"));
+    // The tenant's own patterns: tests/ counts for it, static/ does not; German is not active.
+    let rules = sums.rules();
+    assert!(rules.counts("tests/test_a.py") && !rules.counts("static/x.js") && !rules.counts("i18n/de.po"));
+
+    pg.psql(
+        "shop",
+        "UPDATE ir_config_parameter SET value = 'not json' WHERE key = 'module_auto_update.installed_checksums'",
+    )
+    .unwrap();
+    let err = tenant_checksums(&bins, &target, "shop").unwrap_err().to_string();
+    assert!(err.contains("not JSON") && err.contains("--only-compute-hashes"), "{err}");
 }

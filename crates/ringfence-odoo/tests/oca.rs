@@ -7,8 +7,8 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use ringfence_odoo::{
-    AddonSet, AddonSource, InstalledState, ModuleVersion, Reason, Series, Sql, Stage, Strategy, extract_sql,
-    plan_upgrade,
+    AddonSet, AddonSource, HashRules, InstalledState, ModuleVersion, Reason, Series, Sql, Stage, Strategy, digest_set,
+    extract_sql, plan_upgrade,
 };
 
 // Tests run on parallel threads; one download at a time keeps pip from writing the same file twice.
@@ -201,4 +201,22 @@ fn queue_job_upgrade_from_1_3_0_to_1_5_4_runs_the_two_pre_migrations() {
             formatted: false
         }
     );
+}
+
+/// The checksums of real OCA wheels equal those of `fixtures/checksum/reference_checksums.py`, which
+/// extracts the wheel and hashes the directory with Python's os.walk, fnmatch and hashlib.
+#[test]
+fn queue_job_wheel_checksums_match_the_python_reference() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/checksum/expected_checksums.json"),
+    )
+    .unwrap();
+    let expected: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for version in ["17.0.1.3.0", "17.0.1.5.4"] {
+        let mut set = AddonSet::new();
+        set.add_wheel(&wheel("odoo-addon-queue-job", version)).unwrap();
+        let digests = digest_set(&set, &HashRules::default()).unwrap();
+        let want = expected[format!("queue_job-{version}")]["queue_job"].as_str().unwrap();
+        assert_eq!(digests["queue_job"].checksum, want, "queue_job {version}");
+    }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use ringfence_audit::{AuditLog, NewEntry, Subject};
 use ringfence_core::engine::{Action, Engine, EngineOptions, Event, Outcome, RolloutStatus, StepId, TenantPhase};
+use ringfence_core::governance::{Governance, GovernanceError, GovernanceSpec};
 use ringfence_core::plan::Plan;
 use ringfence_store::{NewRun, RunId, StepKey, StepOutcome, Store};
 use serde::{Deserialize, Serialize};
@@ -50,8 +51,15 @@ pub enum RuntimeError {
         /// The step.
         step: String,
     },
-    /// The engine waits for nothing and has nothing in flight: a bug, reported rather than hung on.
-    #[error("run {run}: the rollout is {status} with nothing in flight and nothing to wait for")]
+    /// The run's windows, freezes or limits do not compile (an unknown time zone, a refused
+    /// break-glass exception).
+    #[error("{0}")]
+    Governance(#[from] GovernanceError),
+    /// The engine waits for nothing and has nothing in flight: paused for an operator (a tenant with
+    /// no slot, said in the audit trail), or a bug, reported rather than hung on.
+    #[error(
+        "run {run}: the rollout is {status} with nothing in flight and nothing to wait for; the audit trail says why"
+    )]
     Stalled {
         /// The run.
         run: RunId,
@@ -67,6 +75,19 @@ struct RunSpec {
     options: EngineOptions,
     /// Who started the run, so a run that died before its start event was stored can still be started.
     started_by: String,
+    /// The windows, freezes and pacing limits the run obeys, as configured when it started, so a
+    /// resumed controller applies the same rules (runs recorded before governance have none).
+    #[serde(default)]
+    governance: Option<GovernanceSpec>,
+}
+
+/// The compiled rules, reading time zones from the tz database; none means no windows, freezes or
+/// limits beyond the plan's batches.
+fn compile(spec: Option<&GovernanceSpec>) -> Result<Governance, RuntimeError> {
+    match spec {
+        Some(spec) => spec.compile(jiff::tz::TimeZone::get).map_err(RuntimeError::from),
+        None => Ok(Governance::default()),
+    }
 }
 
 /// What resuming found and did.
@@ -93,24 +114,39 @@ pub struct Runner<S: Store, D: Driver> {
 impl<S: Store, D: Driver> Runner<S, D> {
     /// Records a new run of `plan` and starts it.
     pub fn start(
-        mut store: S,
+        store: S,
         audit_path: &Path,
         driver: D,
         plan: Plan,
         options: EngineOptions,
         actor: &str,
     ) -> Result<Self, RuntimeError> {
+        Self::start_governed(store, audit_path, driver, plan, options, None, actor)
+    }
+
+    /// Records a new run of `plan` that starts each tenant only when `governance` allows (its
+    /// windows, the freezes, the pacing limits), and starts it.
+    pub fn start_governed(
+        mut store: S,
+        audit_path: &Path,
+        driver: D,
+        plan: Plan,
+        options: EngineOptions,
+        governance: Option<GovernanceSpec>,
+        actor: &str,
+    ) -> Result<Self, RuntimeError> {
+        let compiled = compile(governance.as_ref())?;
         let audit = open_audit(audit_path)?;
         let now = driver.now();
-        let spec = RunSpec { plan: plan.clone(), options: options.clone(), started_by: actor.to_owned() };
+        let spec = RunSpec { plan: plan.clone(), options: options.clone(), started_by: actor.to_owned(), governance };
         let run = store.create_run(&NewRun {
             release_version: plan.release.clone(),
             replaces: plan.replaces.clone(),
             plan: serde_json::to_value(&spec).expect("plans serialise"),
             created_at: now,
         })?;
-        let mut runner =
-            Runner { store, audit, audit_path: audit_path.to_owned(), driver, engine: Engine::new(plan, options), run };
+        let engine = Engine::governed(plan, options, compiled);
+        let mut runner = Runner { store, audit, audit_path: audit_path.to_owned(), driver, engine, run };
         runner.feed(now, Event::Start { actor: actor.to_owned() })?;
         Ok(runner)
     }
@@ -136,7 +172,7 @@ impl<S: Store, D: Driver> Runner<S, D> {
             audit,
             audit_path: audit_path.to_owned(),
             driver,
-            engine: Engine::new(spec.plan, spec.options),
+            engine: Engine::governed(spec.plan, spec.options, compile(spec.governance.as_ref())?),
             run,
         };
         let mut report = ResumeReport::default();

@@ -45,12 +45,17 @@ pub enum Command {
         /// Schedule the release as if it started at this time (RFC 3339, e.g. 2026-11-27T09:00:00Z).
         #[arg(long, value_name = "TIME")]
         from: Option<jiff::Timestamp>,
-        /// The release's risk tier, which freezes may let through (until risk classification decides it).
-        #[arg(long, value_enum, default_value_t = RiskArg::Medium)]
-        risk: RiskArg,
+        /// The release's risk tier, which freezes may let through; default the Release's declared
+        /// `risk`, else medium (until risk classification decides it).
+        #[arg(long, value_enum)]
+        risk: Option<RiskArg>,
         /// Print the plan as JSON.
         #[arg(long)]
         json: bool,
+        /// Also write the schedule as a timeline to FILE: one self-contained HTML page (no server, no
+        /// downloads) with each ring's tenants, their windows, the freezes and why each tenant waits.
+        #[arg(long, value_name = "FILE", requires = "from")]
+        html: Option<PathBuf>,
     },
     /// Roll the configuration's release out over the fleet.
     ///
@@ -103,6 +108,18 @@ pub enum Command {
     /// Takes about three minutes. Exits 0 when every release ended as designed and no acknowledged
     /// order was lost, 1 otherwise.
     Demo(DemoArgs),
+    /// Rehearse a release calendar in a deterministic simulation, with checkers on every run.
+    ///
+    /// Runs the real planner and rollout engine over the configuration's fleet with a simulated
+    /// clock from `--from` and seeded faults (failing and slow migrations, failing health checks and
+    /// rollbacks, bad observations, controller crashes and restarts). After every run, checkers
+    /// assert: no tenant started inside a freeze (unless break-glass) or outside its windows, never
+    /// more in flight per cluster or pool than allowed, nothing started after a halt, no migration
+    /// without a restore point or twice, every tenant ends in a known state. A failing run prints its
+    /// seed; `--seed S --runs 1` replays it exactly. Exits 0 when every checker passed, 1 when one
+    /// failed, 2 when the configuration cannot be simulated. With `--generated`, runs scenarios drawn
+    /// from the seeds instead (what CI runs).
+    Simulate(SimulateArgs),
     /// Work with the audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -115,11 +132,13 @@ pub enum Command {
 pub enum OdooCommand {
     /// What `odoo -u` will do to a tenant when its addons change from OLD to NEW: modules upgraded
     /// (with their installed dependents), newly installed, missing; the migration scripts that will
-    /// run; the SQL they execute; the critical domains touched.
+    /// run; the SQL they execute; and the change facts the risk rules read: critical domains touched,
+    /// external dependency changes, image-only and assets-only changes (from file hashes of OLD and NEW).
     ///
     /// Addon sources are addon paths (directories of addons, as in `--addons-path`), directories of
-    /// OCA wheels, or wheel files. Without `--tenant-state`, every addon of OLD counts as installed at
-    /// its OLD version. Exits 0 when the upgrade can run, 1 when modules are missing or blocked.
+    /// OCA wheels, or wheel files. Without `--tenant-state`/`--database-url`, every addon of OLD counts
+    /// as installed at its OLD version (and, for `--strategy checksum`, with OLD's checksums stored).
+    /// Exits 0 when the upgrade can run, 1 when modules are missing or blocked.
     Diff(OdooDiffArgs),
 }
 
@@ -200,6 +219,30 @@ impl From<RiskArg> for ringfence_core::calendar::RiskTier {
 }
 
 /// Options of `ringfence demo`.
+/// Arguments of `ringfence simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Configuration directory or file (not with --generated).
+    #[arg(required_unless_present = "generated", conflicts_with = "generated")]
+    pub dir: Option<PathBuf>,
+    /// Simulate generated fleets, calendars and faults instead of a configuration.
+    #[arg(long)]
+    pub generated: bool,
+    /// The first seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// How many runs, with seeds from --seed on.
+    #[arg(long, default_value_t = 100)]
+    pub runs: u64,
+    /// When the simulated release starts (RFC 3339); default now. Not with --generated, whose
+    /// scenarios start just before a daylight-saving change.
+    #[arg(long, value_name = "TIME", conflicts_with = "generated")]
+    pub from: Option<jiff::Timestamp>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct DemoArgs {
     /// Write the summary as JSON to this file.
@@ -216,6 +259,17 @@ pub struct DemoArgs {
     pub keep: bool,
 }
 
+/// How `ringfence odoo diff` chooses the modules to upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OdooStrategy {
+    /// Modules whose manifest version is higher than the installed one.
+    VersionBump,
+    /// Modules whose content hash changed, as click-odoo-update decides.
+    Checksum,
+    /// The modules given with --modules.
+    Explicit,
+}
+
 /// Options of `ringfence odoo diff`.
 #[derive(Debug, Args)]
 pub struct OdooDiffArgs {
@@ -226,7 +280,9 @@ pub struct OdooDiffArgs {
     #[arg(long = "to", value_name = "PATH", required = true)]
     pub to: Vec<PathBuf>,
     /// The tenant's installed modules: a JSON list of {name, state, latest_version}, as in
-    /// ir_module_module.
+    /// ir_module_module; or an object with that list under "modules" and, for --strategy checksum,
+    /// "installed_checksums" (module → hash), "languages" (active res_lang codes) and
+    /// "exclude_patterns".
     #[arg(long, value_name = "FILE", conflicts_with = "database_url")]
     pub tenant_state: Option<PathBuf>,
     /// Read the tenant's installed modules from its database instead:
@@ -237,9 +293,19 @@ pub struct OdooDiffArgs {
     /// The Odoo series, e.g. 17.0.
     #[arg(long, default_value = "17.0")]
     pub series: String,
+    /// How the modules to upgrade are chosen: `version-bump` (manifest version higher than installed),
+    /// `checksum` (content hash differs from the one click-odoo-update stored for the tenant: the
+    /// snapshot's `installed_checksums` or the database's parameter; without either, OLD's hashes), or
+    /// `explicit` (--modules). Default: explicit with --modules, version-bump otherwise.
+    #[arg(long, value_enum)]
+    pub strategy: Option<OdooStrategy>,
     /// Upgrade exactly these modules (and their installed dependents) instead of every bumped one.
     #[arg(long, value_delimiter = ',', value_name = "MODULES")]
     pub modules: Vec<String>,
+    /// Module-name globs of the critical domains, replacing the default list (account*, stock*,
+    /// sale*, point_of_sale*, pos_*, payment*, website_sale*, l10n_*, queue_job, *connector*).
+    #[arg(long, value_delimiter = ',', value_name = "GLOBS")]
+    pub critical: Vec<String>,
     /// Modules the Odoo image itself provides (base, web, mail, …); anything else found in no tree
     /// is reported missing.
     #[arg(long, value_delimiter = ',', value_name = "MODULES")]

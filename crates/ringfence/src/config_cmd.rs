@@ -6,14 +6,16 @@ use anyhow::Context;
 use ringfence_config::{Diagnostics, Loaded};
 use std::collections::BTreeMap;
 
-use ringfence_core::calendar::{Calendar, RiskTier};
+use ringfence_core::calendar::RiskTier;
+use ringfence_core::governance::{Governance, GovernanceSpec};
 use ringfence_core::model::TenantId;
 use ringfence_core::plan::Plan;
-use ringfence_core::schedule::{ScheduleInput, ScheduledTenant, schedule};
+use ringfence_core::schedule::{ScheduledTenant, schedule};
 use serde_json::json;
 
 use crate::Exit;
 use crate::table::Table;
+use crate::timeline;
 
 /// Loads a configuration; on errors prints them all (or returns them as JSON) and yields `Exit::Usage`.
 pub fn load_or_report(dir: &Path, json: bool) -> Result<Loaded, Exit> {
@@ -87,17 +89,43 @@ pub fn make_plan(loaded: &Loaded) -> anyhow::Result<Plan> {
     ringfence_core::plan::plan(&c.fleet, &c.policy, version, replaces).context("cannot plan the rollout")
 }
 
-/// `ringfence plan DIR [--from TIME]`.
-pub fn plan(dir: &Path, json: bool, from: Option<jiff::Timestamp>, risk: RiskTier) -> anyhow::Result<Exit> {
+/// `ringfence plan DIR [--from TIME [--html FILE]]`.
+pub fn plan(
+    dir: &Path,
+    json: bool,
+    from: Option<jiff::Timestamp>,
+    risk: Option<RiskTier>,
+    html: Option<&Path>,
+) -> anyhow::Result<Exit> {
     let loaded = match load_or_report(dir, json) {
         Ok(loaded) => loaded,
         Err(exit) => return Ok(exit),
     };
     let plan = make_plan(&loaded)?;
+    // The tier the schedule used: `--risk`, else the release's declared one, else medium.
+    let mut tier = RiskTier::Medium;
     let schedule: Option<BTreeMap<TenantId, ScheduledTenant>> = match from {
         None => None,
         Some(from) => {
-            Some(schedule_release(&loaded, &plan, from, risk)?.into_iter().map(|s| (s.id.clone(), s)).collect())
+            let (scheduled, resolved) = schedule_release(&loaded, &plan, from, risk)?;
+            tier = resolved.governance.tier;
+            if let Some(file) = html {
+                let page = timeline::render(&timeline::TimelineInput {
+                    plan: &plan,
+                    schedule: &scheduled,
+                    from,
+                    risk: resolved.governance.tier,
+                    step: resolved.governance.expected_step,
+                    windows: &resolved.governance.windows,
+                    zones: &resolved.zones,
+                    freezes: &resolved.governance.calendar.freezes,
+                });
+                std::fs::write(file, page)
+                    .with_context(|| format!("cannot write the timeline to {}", file.display()))?;
+                // stderr, so that `--json` output stays one JSON document.
+                eprintln!("timeline written to {}", file.display());
+            }
+            Some(scheduled.into_iter().map(|s| (s.id.clone(), s)).collect())
         }
     };
     if json {
@@ -126,7 +154,7 @@ pub fn plan(dir: &Path, json: bool, from: Option<jiff::Timestamp>, risk: RiskTie
                 }
             }
             value["from"] = json!(from.map(|f| f.to_string()));
-            value["risk"] = json!(risk);
+            value["risk"] = json!(tier);
         }
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(Exit::Success);
@@ -173,48 +201,29 @@ pub fn plan(dir: &Path, json: bool, from: Option<jiff::Timestamp>, risk: RiskTie
     Ok(Exit::Success)
 }
 
-/// Resolves the configuration's windows and freezes (time zones read here, outside the core) and
-/// schedules the plan from `from`.
+/// The rules a schedule was computed under, kept for the timeline that draws them.
+struct Resolved {
+    governance: Governance,
+    zones: BTreeMap<TenantId, jiff::tz::TimeZone>,
+}
+
+/// Compiles the configuration's windows, freezes and limits (time zones read here, outside the core)
+/// and schedules the plan from `from`, for a release of tier `risk` (the release's own when not given).
 fn schedule_release(
     loaded: &Loaded,
     plan: &Plan,
     from: jiff::Timestamp,
-    risk: RiskTier,
-) -> anyhow::Result<Vec<ScheduledTenant>> {
+    risk: Option<RiskTier>,
+) -> anyhow::Result<(Vec<ScheduledTenant>, Resolved)> {
     let config = &loaded.config;
-    let mut windows = BTreeMap::new();
-    let mut pools = BTreeMap::new();
+    let governance = GovernanceSpec::from_config(config, risk).compile(jiff::tz::TimeZone::get)?;
+    let mut zones = BTreeMap::new();
     for t in &config.fleet.tenants {
         let tz = jiff::tz::TimeZone::get(&t.timezone).with_context(|| format!("tenant {}: time zone", t.id))?;
-        let specs = if t.maintenance_windows.is_empty() {
-            config.fleet.pool(&t.pool).map(|p| p.maintenance_windows.as_slice()).unwrap_or(&[])
-        } else {
-            t.maintenance_windows.as_slice()
-        };
-        let resolved = specs
-            .iter()
-            .map(|w| w.to_window(tz.clone()))
-            .collect::<Result<Vec<_>, _>>()
-            .with_context(|| format!("tenant {}: maintenance window", t.id))?;
-        windows.insert(t.id.clone(), resolved);
-        pools.insert(t.id.clone(), t.pool.clone());
+        zones.insert(t.id.clone(), tz);
     }
-    let mut freezes = Vec::new();
-    for f in &config.policy.freezes {
-        let tz = jiff::tz::TimeZone::get(&f.timezone).with_context(|| format!("freeze {}: time zone", f.name))?;
-        freezes.extend(f.to_freezes(tz).with_context(|| format!("freeze {}", f.name))?);
-    }
-    let calendar = Calendar::new(freezes);
-    let input = ScheduleInput {
-        from,
-        step: config.policy.expected_step_duration,
-        windows: &windows,
-        pools: &pools,
-        calendar: &calendar,
-        tier: risk,
-        horizon: ringfence_core::calendar::DEFAULT_HORIZON,
-    };
-    Ok(schedule(plan, &input)?)
+    let scheduled = schedule(plan, from, &governance)?;
+    Ok((scheduled, Resolved { governance, zones }))
 }
 
 /// `ringfence audit verify FILE`.

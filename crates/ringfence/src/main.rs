@@ -7,7 +7,9 @@ mod config_cmd;
 mod demo;
 mod odoo_cmd;
 mod rollout_cmd;
+mod simulate_cmd;
 mod table;
+mod timeline;
 
 use std::process::ExitCode;
 
@@ -30,7 +32,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { dir, json } => config_cmd::validate(&dir, json),
-        Command::Plan { dir, json, from, risk } => config_cmd::plan(&dir, json, from, risk.into()),
+        Command::Plan { dir, json, from, risk, html } => {
+            config_cmd::plan(&dir, json, from, risk.map(Into::into), html.as_deref())
+        }
         Command::Rollout { dir, run, actor, from, failures } => {
             rollout_cmd::rollout(&dir, &run, &actor, from, failures)
         }
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
         Command::Audit(AuditCommand::Verify { file, json }) => config_cmd::audit_verify(&file, json),
         Command::Odoo(OdooCommand::Diff(args)) => odoo_cmd::diff(&args),
         Command::Demo(args) => demo::demo(&args),
+        Command::Simulate(args) => simulate_cmd::simulate(&args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -1,25 +1,19 @@
 //! `ringfence odoo diff`: what an addon change will do to a tenant database, from the addon sources
-//! alone. The analysis lives in `ringfence-odoo`; this module reads the inputs and prints.
+//! alone. The analysis and the change facts live in `ringfence-odoo`; this module reads the inputs
+//! (addon trees, snapshot or database) and prints the facts as text or JSON.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use ringfence_odoo::{
-    AddonSet, InstalledModule, InstalledState, ModuleChange, ModuleState, Series, Sql, Stage, Strategy, extract_sql,
-    plan_upgrade,
-};
+use ringfence_odoo::facts::{AnalysisOptions, CriticalDomains, StrategyChoice, analyse};
+use ringfence_odoo::{AddonSet, InstalledModule, InstalledState, ModuleState, Series};
 use ringfence_pg::{PgBinaries, PgTarget, Secret};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::Exit;
-use crate::cli::OdooDiffArgs;
+use crate::cli::{OdooDiffArgs, OdooStrategy};
 use crate::table::Table;
-
-/// Module name prefixes whose changes touch money, stock, orders or integrations: a change to any of
-/// them raises a release's risk (the risk rules of a later issue read this list).
-const CRITICAL_DOMAINS: [&str; 10] =
-    ["account", "stock", "sale", "point_of_sale", "pos_", "payment", "website_sale", "l10n_", "queue_job", "connector"];
 
 /// Reads addon paths, directories of wheels and wheel files into one set (first source wins).
 fn load(paths: &[PathBuf]) -> anyhow::Result<AddonSet> {
@@ -49,22 +43,39 @@ fn load(paths: &[PathBuf]) -> anyhow::Result<AddonSet> {
     Ok(set)
 }
 
-fn critical(name: &str) -> bool {
-    CRITICAL_DOMAINS.iter().any(|d| name == d.trim_end_matches('_') || name.starts_with(d))
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown (give --from)",
+    }
 }
 
 /// `ringfence odoo diff`.
 pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
     let series: Series = args.series.parse().context("--series")?;
+    let strategy = match (args.strategy, args.modules.is_empty()) {
+        (Some(OdooStrategy::Explicit), true) => bail!("--strategy explicit needs --modules a,b,…"),
+        (Some(OdooStrategy::Explicit) | None, false) => StrategyChoice::Explicit(args.modules.clone()),
+        (Some(_), false) => bail!("--modules goes with --strategy explicit (or no --strategy) only"),
+        (Some(OdooStrategy::Checksum), true) => StrategyChoice::Checksum,
+        (Some(OdooStrategy::VersionBump) | None, true) => StrategyChoice::VersionBump,
+    };
     let new = load(&args.to)?;
-    let installed = match (&args.tenant_state, args.from.is_empty()) {
-        (Some(file), _) => InstalledState::read_json(file)?,
-        (None, _) if args.database_url.is_some() => {
-            let (target, database) = parse_database_url(args.database_url.as_deref().unwrap_or_default())?;
-            ringfence_odoo::database::installed_state(&PgBinaries::locate(None)?, &target, &database)?
+    let old = if args.from.is_empty() { None } else { Some(load(&args.from)?) };
+    let (tenant, installed) = match (&args.tenant_state, &args.database_url, &old) {
+        (Some(file), _, _) => (file.display().to_string(), InstalledState::read_json(file)?),
+        (None, Some(url), _) => {
+            let (target, database) = parse_database_url(url)?;
+            let bins = PgBinaries::locate(None)?;
+            let mut state = ringfence_odoo::database::installed_state(&bins, &target, &database)?;
+            // Only the checksum strategy needs module_auto_update's parameter and res_lang.
+            if strategy == StrategyChoice::Checksum {
+                state = state.with_checksums(ringfence_odoo::database::tenant_checksums(&bins, &target, &database)?);
+            }
+            (database, state)
         }
-        (None, false) => {
-            let old = load(&args.from)?;
+        (None, None, Some(old)) => {
             let mut modules = Vec::new();
             for addon in old.iter().filter(|a| a.manifest.installable) {
                 let version = addon.manifest.version(series)?;
@@ -74,116 +85,135 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
                     version: Some(version),
                 });
             }
-            InstalledState::from_modules(modules)
+            // The image's own modules run too; their versions are unknown, so no bump is read from them.
+            for name in &args.image_modules {
+                modules.push(InstalledModule { name: name.clone(), state: ModuleState::Installed, version: None });
+            }
+            ("a tenant running every addon of --from".to_owned(), InstalledState::from_modules(modules))
         }
-        (None, true) => {
+        (None, None, None) => {
             bail!("give --from (the addons the tenant runs now), --tenant-state FILE or --database-url URL")
         }
     };
     // Only what the user names counts as provided by the Odoo image: guessing would hide a missing
     // dependency, which is exactly what this command is for.
     let image: BTreeSet<String> = args.image_modules.iter().cloned().collect();
-    let strategy =
-        if args.modules.is_empty() { Strategy::VersionBump } else { Strategy::Explicit(args.modules.clone()) };
-    let plan = plan_upgrade(&installed, &new, series, &image, &strategy)?;
-    let scripts = plan.scripts(&new, series);
-    let mut sql = Vec::new();
-    for module in &scripts {
-        let Some(addon) = new.get(&module.module) else { continue };
-        for script in module.scripts.iter() {
-            let text = addon.read_text(&script.path)?;
-            sql.extend(extract_sql(&text, &format!("{}/{}", module.module, script.path)));
+    let critical =
+        if args.critical.is_empty() { CriticalDomains::default() } else { CriticalDomains::new(args.critical.clone()) };
+    let options = AnalysisOptions { series, image_modules: image.clone(), strategy, critical };
+    let analysis = analyse(&tenant, old.as_ref(), &new, &installed, &options)?;
+    let facts = &analysis.tenant;
+
+    if args.json {
+        let mut value = serde_json::to_value(facts)?;
+        let object = value.as_object_mut().expect("tenant facts serialize to an object");
+        // One tenant, named by the arguments: the same facts read from a snapshot or from the database
+        // print the same. The label matters to fleet-wide callers of the library only.
+        object.remove("tenant");
+        object.insert("series".into(), Value::from(args.series.clone()));
+        object.insert("image_modules".into(), serde_json::to_value(&image)?);
+        object.insert("release".into(), serde_json::to_value(&analysis.release)?);
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(if facts.safe_to_run { Exit::Success } else { Exit::Failed });
+    }
+
+    let mut table = Table::new(&["CHANGE", "MODULE", "FROM", "TO", "WHY"]);
+    for (kind, changes) in [("upgrade", &facts.upgrade), ("install", &facts.install)] {
+        for c in changes {
+            let name = match &c.critical {
+                Some(domain) => format!("{} (critical: {domain})", c.module),
+                None => c.module.clone(),
+            };
+            table.row(vec![
+                kind.into(),
+                name,
+                c.from.clone().unwrap_or_else(|| "-".into()),
+                c.to.clone().unwrap_or_else(|| "(image)".into()),
+                c.why.clone(),
+            ]);
         }
     }
-    let touched: Vec<&str> =
-        plan.upgrade.iter().chain(&plan.install).map(|c| c.name.as_str()).filter(|n| critical(n)).collect();
-
-    let change = |c: &ModuleChange| {
-        json!({
-            "module": c.name,
-            "from": c.from.as_ref().map(|v| v.as_str()),
-            "to": c.to.as_ref().map(|v| v.as_str()),
-            "why": c.reason.to_string(),
-            "critical": critical(&c.name),
-        })
-    };
-    if args.json {
-        let script_rows: Vec<Value> = scripts
-            .iter()
-            .flat_map(|m| {
-                [Stage::Pre, Stage::Post, Stage::End].into_iter().flat_map(move |stage| {
-                    m.scripts.stage(stage).iter().map(move |s| {
-                        json!({ "module": m.module, "stage": format!("{stage:?}").to_lowercase(), "folder": s.folder, "path": s.path })
-                    })
-                })
-            })
-            .collect();
-        let sql_rows: Vec<Value> = sql
-            .iter()
-            .map(|s| match &s.sql {
-                Sql::Literal { text, formatted } => {
-                    json!({ "file": s.file, "line": s.line, "sql": text, "formatted": formatted })
-                }
-                Sql::Dynamic { found } => json!({ "file": s.file, "line": s.line, "dynamic": found }),
-            })
-            .collect();
-        let value = json!({
-            "series": args.series,
-            "upgrade": plan.upgrade.iter().map(change).collect::<Vec<_>>(),
-            "install": plan.install.iter().map(change).collect::<Vec<_>>(),
-            "missing": plan.missing,
-            "blocked": plan.blocked,
-            "ignored": plan.ignored,
-            "order": plan.order,
-            "scripts": script_rows,
-            "sql": sql_rows,
-            "critical_domains_touched": touched,
-            "image_modules": image,
-            "safe_to_run": plan.is_safe_to_run(),
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    } else {
-        let mut table = Table::new(&["CHANGE", "MODULE", "FROM", "TO", "WHY"]);
-        for (kind, changes) in [("upgrade", &plan.upgrade), ("install", &plan.install)] {
-            for c in changes {
-                let name = if critical(&c.name) { format!("{} (critical)", c.name) } else { c.name.clone() };
+    print!("{}", table.render());
+    for m in &facts.missing {
+        println!("MISSING  {m}: installed or needed, but in none of the new addons");
+    }
+    for m in &facts.blocked {
+        println!("BLOCKED  {m}: cannot load (a dependency is missing or in a cycle)");
+    }
+    for m in &facts.unchecked {
+        println!("UNCHECKED {m}: not in the addon trees, so its content hash is unknown");
+    }
+    if facts.missing.iter().any(|m| ["base", "web", "mail"].contains(&m.as_str())) {
+        println!(
+            "hint: modules that ship with Odoo itself are in no addon tree: list them with --image-modules base,web,mail,…"
+        );
+    }
+    println!("order: {}", facts.order.join(" → "));
+    for s in &facts.scripts {
+        println!("script   {}/{}", s.module, s.path);
+    }
+    for s in &analysis.sql {
+        println!("sql      {s}");
+    }
+    if !facts.critical_domains.is_empty() {
+        let touched: Vec<String> =
+            facts.critical_domains.iter().map(|t| format!("{} ({})", t.module, t.domain)).collect();
+        println!("critical domains touched: {}", touched.join(", "));
+    }
+    for d in &facts.dependency_changes {
+        let added = d.added.iter().map(|a| format!("+{a}"));
+        let removed = d.removed.iter().map(|r| format!("-{r}"));
+        println!("{} dependency  {}: {}", d.kind, d.module, added.chain(removed).collect::<Vec<_>>().join(" "));
+    }
+    println!("image-only for this tenant: {}; assets-only: {}", yes_no(facts.image_only), yes_no(facts.assets_only));
+    if let Some(release) = &analysis.release {
+        let assets = release.modules_changed.iter().filter(|m| m.assets_only).count();
+        println!(
+            "release: {} added, {} removed, {} changed ({assets} assets-only); image-only: {}; assets-only: {}",
+            release.modules_added.len(),
+            release.modules_removed.len(),
+            release.modules_changed.len(),
+            yes_no(Some(release.image_only)),
+            yes_no(Some(release.assets_only)),
+        );
+        if !release.modules_changed.is_empty() {
+            let mut table = Table::new(&["RELEASE", "MODULE", "FROM", "TO", "FILES", "CHECKSUM"]);
+            for m in &release.modules_changed {
+                let kind = if m.assets_only { "assets-only" } else { "changed" };
+                let checksum = if m.checksum_from == m.checksum_to { "same" } else { "changed" };
                 table.row(vec![
                     kind.into(),
-                    name,
-                    c.from.as_ref().map_or("-".into(), |v| v.as_str().to_owned()),
-                    c.to.as_ref().map_or("(image)".into(), |v| v.as_str().to_owned()),
-                    c.reason.to_string(),
+                    m.module.clone(),
+                    m.from_version.clone(),
+                    m.to_version.clone(),
+                    m.changed_files.len().to_string(),
+                    checksum.into(),
                 ]);
             }
-        }
-        print!("{}", table.render());
-        for m in &plan.missing {
-            println!("MISSING  {m}: installed or needed, but in none of the new addons");
-        }
-        for m in &plan.blocked {
-            println!("BLOCKED  {m}: cannot load (a dependency is missing or in a cycle)");
-        }
-        if plan.missing.iter().any(|m| ["base", "web", "mail"].contains(&m.as_str())) {
-            println!(
-                "hint: modules that ship with Odoo itself are in no addon tree: list them with --image-modules base,web,mail,…"
-            );
-        }
-        println!("order: {}", plan.order.join(" → "));
-        for m in &scripts {
-            for stage in [Stage::Pre, Stage::Post, Stage::End] {
-                for s in m.scripts.stage(stage) {
-                    println!("script   {}/{}", m.module, s.path);
+            for (kind, list) in [("added", &release.modules_added), ("removed", &release.modules_removed)] {
+                for m in list {
+                    table.row(vec![kind.into(), m.clone()]);
                 }
             }
+            print!("{}", table.render());
         }
-        for s in &sql {
-            println!("sql      {s}");
+        if !release.critical_domains.is_empty() {
+            let touched: Vec<String> =
+                release.critical_domains.iter().map(|t| format!("{} ({})", t.module, t.domain)).collect();
+            println!("release critical domains touched: {}", touched.join(", "));
         }
-        if !touched.is_empty() {
-            println!("critical domains touched: {}", touched.join(", "));
+        for (label, list) in [
+            ("python added", &release.python_added),
+            ("python removed", &release.python_removed),
+            ("bin added", &release.bin_added),
+            ("bin removed", &release.bin_removed),
+        ] {
+            if !list.is_empty() {
+                println!("release {label}: {}", list.join(", "));
+            }
         }
     }
-    Ok(if plan.is_safe_to_run() { Exit::Success } else { Exit::Failed })
+    Ok(if facts.safe_to_run { Exit::Success } else { Exit::Failed })
 }
 
 /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` → where to connect and which database. The

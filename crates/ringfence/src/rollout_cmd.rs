@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use ringfence_core::engine::{Engine, EngineOptions, Event, Outcome, TenantPhase, TenantProgress};
+use ringfence_core::governance::GovernanceSpec;
 use ringfence_core::model::TenantId;
 use ringfence_core::model::{Config, Release, SecretRef};
 use ringfence_local::{AppCommands, LocalDriver, LocalFleet, LocalRelease, LocalTenant};
@@ -49,6 +50,8 @@ pub fn rollout(
     }
     let store = open_store(&args.state.state, true)?;
     let options = EngineOptions { schema_backward_compatible: release.schema_backward_compatible };
+    // Each tenant starts only in its window, outside the freezes, within the pacing limits.
+    let governance = Some(GovernanceSpec::from_config(&loaded.config, None));
     match args.driver {
         DriverKind::Simulate => {
             let mut sim =
@@ -56,11 +59,11 @@ pub fn rollout(
             sim.failures = failures.into_iter().collect();
             sim.pace = std::time::Duration::from_millis(args.pace);
             let driver = SimulatedDriver::create(sim)?;
-            start_and_drive(store, driver, "simulated fleet, virtual clock", plan, options, actor, args)
+            start_and_drive(store, driver, "simulated fleet, virtual clock", (plan, options, governance), actor, args)
         }
         DriverKind::Local => {
             let driver = local_driver(&loaded.config, &release)?;
-            start_and_drive(store, driver, "local processes", plan, options, actor, args)
+            start_and_drive(store, driver, "local processes", (plan, options, governance), actor, args)
         }
     }
 }
@@ -70,8 +73,7 @@ fn start_and_drive<D: Driver>(
     store: SqliteStore,
     driver: D,
     target: &str,
-    plan: ringfence_core::plan::Plan,
-    options: EngineOptions,
+    (plan, options, governance): (ringfence_core::plan::Plan, EngineOptions, Option<GovernanceSpec>),
     actor: &str,
     args: &RunArgs,
 ) -> anyhow::Result<Exit> {
@@ -82,7 +84,7 @@ fn start_and_drive<D: Driver>(
         plan.tenant_count(),
         plan.rings.len()
     );
-    let mut runner = Runner::start(store, &args.audit, driver, plan, options, actor)?;
+    let mut runner = Runner::start_governed(store, &args.audit, driver, plan, options, governance, actor)?;
     eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
     drive(&mut runner, args)
 }

@@ -301,3 +301,38 @@ fn odoo_diff_reads_the_tenant_from_its_database() {
     assert_eq!(from_db, from_file);
     assert_eq!(from_db["upgrade"].as_array().unwrap().len(), 4);
 }
+
+/// `ringfence simulate` on the example: every checker passes, the JSON says so, and a release that
+/// cannot enter the freeze without break-glass is refused at once when its exception is too weak.
+#[test]
+fn simulate_rehearses_the_example_calendar_and_refuses_a_weak_break_glass() {
+    let (code, out, err) = run(bin()
+        .args(["simulate", "--json", "--runs", "50", "--seed", "7", "--from", "2026-11-27T09:00:00Z"])
+        .arg(example()));
+    assert_eq!(code, 0, "{out}{err}");
+    let summary: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(summary["passed"], true, "{summary}");
+    assert_eq!(summary["runs"], 50);
+    assert!(summary["tenant_steps"].as_u64().unwrap() > 50 * 12, "{summary}");
+
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&example(), dir.path());
+    replace(
+        &dir.path().join("release.yaml"),
+        "  # breakGlass:\n  #   reason: \"card payments fail at checkout since 2026.11.1; the fix cannot wait for Monday\"\n  #   approvals: [head-of-ops@hoster.example, cto@hoster.example]",
+        "  breakGlass:\n    reason: payment outage\n    approvals: [head-of-ops@hoster.example]",
+    );
+    let (code, out, err) = run(bin().args(["simulate", "--from", "2026-11-27T09:00:00Z"]).arg(dir.path()));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("break-glass needs 2 distinct approvals, it has 1"), "{err}");
+}
+
+/// A seed that breaks a checker is printed with the command that replays it; generated scenarios run
+/// without a configuration.
+#[test]
+fn simulate_generated_scenarios_pass_and_name_their_seeds() {
+    let (code, out, err) = run(bin().args(["simulate", "--generated", "--seed", "1000", "--runs", "200"]));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("200 runs of generated scenarios"), "{out}");
+    assert!(out.contains("every checker passed on every run"), "{out}");
+}
