@@ -121,6 +121,8 @@ pub(crate) struct PolicyDoc {
     pub concurrency: Option<ringfence_core::model::Concurrency>,
     /// `breakGlassApprovals`, when the spec outside the lists was valid.
     pub break_glass_approvals: Option<u32>,
+    /// `judge`, when the spec outside the lists was valid.
+    pub judge: Option<ringfence_core::model::JudgeSpec>,
     pub rings: Items<Ring>,
     /// Selectors of rings that could not be read as a whole (say, a bad duration), so ring membership
     /// is still known; indexed like `rings`.
@@ -308,6 +310,7 @@ fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
         expected_step_duration: shell_policy.as_ref().map(|p| p.expected_step_duration),
         concurrency: shell_policy.as_ref().map(|p| p.concurrency.clone()),
         break_glass_approvals: shell_policy.as_ref().map(|p| p.break_glass_approvals),
+        judge: shell_policy.as_ref().map(|p| p.judge.clone()),
         rings,
         salvaged_selectors,
         slis: items(spec, "slis", "name", errors),

@@ -187,6 +187,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                     allow_image_tags: p.allow_image_tags.unwrap_or_default(),
                     rings: p.rings.values(),
                     slis: p.slis.values(),
+                    judge: p.judge.unwrap_or_default(),
                     freezes: p.freezes.values(),
                     expected_step_duration: p
                         .expected_step_duration

@@ -359,6 +359,31 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
             );
         }
     }
+    if let Some(alpha) = policy.judge.as_ref().map(|j| j.alpha).filter(|a| !(*a > 0.0 && *a < 1.0)) {
+        report.at(
+            Policy,
+            "spec.judge.alpha",
+            format!("alpha {alpha} is not a probability between 0 and 1"),
+            Some("write the false-alarm rate you accept over all SLIs of a release, e.g. 0.05".into()),
+        );
+    }
+    for (i, sli) in &policy.slis.ok {
+        let bad = match sli.harm {
+            _ if !(sli.effect > 0.0 && sli.effect.is_finite()) => Some("a positive fraction, e.g. 0.2 for 20%"),
+            ringfence_core::model::Harm::Decrease if sli.effect >= 1.0 => {
+                Some("below 1 when a decrease hurts, e.g. 0.05 for -5%")
+            }
+            _ => None,
+        };
+        if let Some(hint) = bad {
+            report.at(
+                Policy,
+                &format!("spec.slis[{i}].effect"),
+                format!("SLI {:?}: effect {} cannot be judged", sli.name, sli.effect),
+                Some(format!("write {hint}")),
+            );
+        }
+    }
     if policy.break_glass_approvals == Some(0) {
         report.at(
             Policy,

@@ -1007,22 +1007,22 @@ impl Load {
         if let Some(&max) = g.limits.per_cluster.get(cluster)
             && count(&self.migrating_cluster, cluster) >= max
         {
-            return Some(format!("cluster {cluster} busy: {max} migrations running, its limit"));
+            return Some(format!("cluster {cluster} busy: at most {max} migrating at once"));
         }
         if let Some(&max) = g.limits.per_pool.get(pool)
             && count(&self.migrating_pool, pool) >= max
         {
-            return Some(format!("pool {pool} busy: {max} migrations running, its limit"));
+            return Some(format!("pool {pool} busy: at most {max} migrating at once"));
         }
         if let Some(&max) = g.limits.unavailable_per_pool.get(pool)
             && count(&self.unavailable_pool, pool) >= max
         {
-            return Some(format!("pool {pool} capacity buffer: {max} tenants already in maintenance"));
+            return Some(format!("pool {pool} capacity buffer full: at most {max} in maintenance at once"));
         }
         if let Some(max) = g.limits.in_flight
             && self.in_flight >= max
         {
-            return Some(format!("release-wide cap: {max} tenants in flight"));
+            return Some(format!("release-wide cap reached: at most {max} in flight at once"));
         }
         None
     }

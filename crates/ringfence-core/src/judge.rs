@@ -130,6 +130,51 @@ pub struct Judgement {
     pub findings: Vec<SliFinding>,
 }
 
+/// What one SLI counted on one tenant over a window, for the comparative judges: a counter pair, or
+/// a histogram's cumulative bucket counts by upper bound (`+Inf` last).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Counted {
+    /// Bad events among all events.
+    Ratio {
+        /// The errors counter's increase.
+        errors: f64,
+        /// The total counter's increase.
+        total: f64,
+    },
+    /// Bucket increases, cumulative, by increasing upper bound.
+    Histogram {
+        /// Upper bounds, `+Inf` last.
+        bounds: Vec<f64>,
+        /// Cumulative counts per bound.
+        cumulative: Vec<f64>,
+    },
+}
+
+/// What `sli` counted over `window` (counter resets handled: a process that restarted counts from
+/// zero). `None` when the SLI measures nothing.
+pub fn counted(sli: &Sli, window: Window<'_>) -> Option<Counted> {
+    if let Some(ratio) = &sli.ratio {
+        return Some(Counted::Ratio {
+            errors: increase(window.start.sum(&ratio.errors), window.end.sum(&ratio.errors)),
+            total: increase(window.start.sum(&ratio.total), window.end.sum(&ratio.total)),
+        });
+    }
+    let quantile = sli.quantile.as_ref()?;
+    let start = window.start.buckets(&quantile.histogram);
+    let end = window.end.buckets(&quantile.histogram);
+    if end.is_empty() {
+        return None; // Not exposed (yet): nothing to compare.
+    }
+    // A histogram restarts as a whole: when its total went down, every bucket counts from zero.
+    let total = |b: &BTreeMap<Bound, f64>| b.last_key_value().map_or(0.0, |(_, v)| *v);
+    let reset = total(&end) < total(&start);
+    let (bounds, cumulative) = end
+        .iter()
+        .map(|(bound, v)| (bound.0, if reset { *v } else { (v - start.get(bound).copied().unwrap_or(0.0)).max(0.0) }))
+        .unzip();
+    Some(Counted::Histogram { bounds, cumulative })
+}
+
 /// Measures `sli` over the windows, pooling them (sums of counter increases and of bucket increases).
 pub fn measure(sli: &Sli, windows: &[Window<'_>]) -> Reading {
     if let Some(ratio) = &sli.ratio {
@@ -268,6 +313,8 @@ mod tests {
             max,
             max_ratio_to_control: ratio,
             min_events: 20,
+            harm: Default::default(),
+            effect: 0.2,
         }
     }
 
@@ -337,6 +384,8 @@ mod tests {
             max: Some(0.5),
             max_ratio_to_control: Some(1.5),
             min_events: 20,
+            harm: Default::default(),
+            effect: 0.2,
         };
         // Before the window: 1000 fast orders, which must not dilute what happens in it.
         let start = latency(&[("0.1", 1000.0), ("0.25", 1000.0), ("1", 1000.0), ("+Inf", 1000.0)]);

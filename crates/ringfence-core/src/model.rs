@@ -372,9 +372,12 @@ pub struct Policy {
     /// Rings in rollout order.
     #[serde(default)]
     pub rings: Vec<Ring>,
-    /// Absolute SLI limits used by the simple judge.
+    /// The SLIs judged during observation, with their limits.
     #[serde(default)]
     pub slis: Vec<Sli>,
+    /// How treated tenants are compared with the controls.
+    #[serde(default)]
+    pub judge: JudgeSpec,
     /// Periods in which releases may not touch tenants (deny wins).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub freezes: Vec<FreezeSpec>,
@@ -418,6 +421,7 @@ impl Default for Policy {
             allow_image_tags: false,
             rings: Vec::new(),
             slis: Vec::new(),
+            judge: JudgeSpec::default(),
             freezes: Vec::new(),
             expected_step_duration: default_step_duration(),
             concurrency: Concurrency::default(),
@@ -583,6 +587,80 @@ pub struct Sli {
     /// judge may fail it on this SLI: a single error in two checkouts is not a 50% error rate.
     #[serde(default = "default_min_events")]
     pub min_events: u64,
+    /// Which change hurts: `increase` (error rates, latency; the default) or `decrease` (completion
+    /// rates).
+    #[serde(default)]
+    pub harm: Harm,
+    /// The practically significant relative change the comparative judges look for, e.g. 0.2 for
+    /// "+20%" (or "−20%" when a decrease hurts); smaller changes are not called harm.
+    #[serde(default = "default_effect")]
+    pub effect: f64,
+}
+
+fn default_effect() -> f64 {
+    0.2
+}
+
+/// Which direction of an SLI's change hurts users.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Harm {
+    /// Higher is worse.
+    #[default]
+    Increase,
+    /// Lower is worse.
+    Decrease,
+}
+
+/// How treated tenants are compared with the controls during observation, on top of each SLI's
+/// absolute limits (`max`, `maxRatioToControl`), which always apply.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JudgeSpec {
+    /// `sequential` (anytime-valid tests, the default), `threshold`, `mann-whitney`, or `limits-only`.
+    #[serde(default)]
+    pub method: JudgeMethod,
+    /// Family-wise false-alarm rate over all SLIs, e.g. 0.05.
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+}
+
+fn default_alpha() -> f64 {
+    0.05
+}
+
+impl Default for JudgeSpec {
+    fn default() -> Self {
+        JudgeSpec { method: JudgeMethod::default(), alpha: default_alpha() }
+    }
+}
+
+/// The comparative judge of a policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JudgeMethod {
+    /// Anytime-valid sequential tests on each tenant's change from its own baseline, treated against
+    /// control: false alarms held at `alpha` however often it looks.
+    #[default]
+    Sequential,
+    /// Flagger/Argo style: the SLI past its `max` at consecutive looks.
+    Threshold,
+    /// Kayenta style rank test at a fixed horizon.
+    MannWhitney,
+    /// Only the absolute limits.
+    LimitsOnly,
+}
+
+impl JudgeMethod {
+    /// The name the judges crate knows it by, if it is one of its judges.
+    pub fn judge_name(self) -> Option<&'static str> {
+        match self {
+            JudgeMethod::Sequential => Some("sequential"),
+            JudgeMethod::Threshold => Some("threshold"),
+            JudgeMethod::MannWhitney => Some("mann-whitney"),
+            JudgeMethod::LimitsOnly => None,
+        }
+    }
 }
 
 fn default_min_events() -> u64 {

@@ -30,7 +30,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 use ringfence_core::engine::{Action, Event, StepId, StepKind, Verdict};
 use ringfence_core::judge::{Judgement, Scrape, Window, judge};
-use ringfence_core::model::{Sli, TenantId};
+use ringfence_core::model::{JudgeSpec, Sli, TenantId};
+use ringfence_judge::Arm;
 use ringfence_pg::binaries::PgBinaries;
 use ringfence_pg::restore::{RestorePoint, restore, take_restore_point, verify_restore_point};
 use ringfence_pg::target::PgTarget;
@@ -38,6 +39,7 @@ use ringfence_runtime::{Driver, DriverError, Reconciled};
 use serde_json::json;
 
 use crate::LocalError;
+use crate::compare::{Comparison, TenantScrapes};
 use crate::metrics::{get, scrape};
 use crate::supervisor::Supervisor;
 
@@ -90,6 +92,8 @@ pub struct LocalFleet {
     pub tenants: Vec<LocalTenant>,
     /// SLIs the judge applies during observation.
     pub slis: Vec<Sli>,
+    /// How treated tenants are compared with the controls (on top of the SLIs' limits).
+    pub judge: JudgeSpec,
     /// Time between two scrapes of an observed tenant.
     pub scrape_interval: Duration,
     /// How long a started app may take to answer `/health`.
@@ -119,6 +123,10 @@ struct Shared {
     busy: Mutex<BTreeSet<TenantId>>,
     observing: Mutex<BTreeMap<TenantId, Arc<AtomicBool>>>,
     judgements: Mutex<BTreeMap<TenantId, Judgement>>,
+    /// The comparative judge's latest judgement per observed tenant.
+    comparisons: Mutex<BTreeMap<TenantId, ringfence_judge::Judgement>>,
+    /// Each tenant's counters just before its restore point: its baseline on the previous version.
+    baselines: Mutex<BTreeMap<TenantId, Scrape>>,
 }
 
 /// The driver. Dropping it stops every app process it started or adopted.
@@ -144,6 +152,8 @@ impl LocalDriver {
             busy: Mutex::new(BTreeSet::new()),
             observing: Mutex::new(BTreeMap::new()),
             judgements: Mutex::new(BTreeMap::new()),
+            comparisons: Mutex::new(BTreeMap::new()),
+            baselines: Mutex::new(BTreeMap::new()),
         };
         Ok(LocalDriver { shared: Arc::new(shared), tx, rx })
     }
@@ -176,6 +186,8 @@ impl LocalDriver {
         *self.shared.release.lock().expect("release") = Arc::new(release);
         // Verdicts belong to the release they judged.
         self.shared.judgements.lock().expect("judgements").clear();
+        self.shared.comparisons.lock().expect("comparisons").clear();
+        self.shared.baselines.lock().expect("baselines").clear();
     }
 
     /// The version each tenant's process serves now.
@@ -192,6 +204,12 @@ impl LocalDriver {
     /// The judge's latest findings per observed tenant (the numbers behind each verdict).
     pub fn judgements(&self) -> BTreeMap<TenantId, Judgement> {
         self.shared.judgements.lock().expect("judgements").clone()
+    }
+
+    /// The comparative judge's latest judgement per observed tenant: its verdict, and per SLI the
+    /// estimated effect, its interval and the test statistic against its bar.
+    pub fn comparisons(&self) -> BTreeMap<TenantId, ringfence_judge::Judgement> {
+        self.shared.comparisons.lock().expect("comparisons").clone()
     }
 
     /// Stops every app process.
@@ -342,6 +360,12 @@ fn step_base(shared: &Shared, step: &StepId) -> PathBuf {
 }
 
 fn take(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, String> {
+    // What the tenant counted on the previous version: its baseline for the comparative judge. A
+    // tenant that does not answer has none, and is then judged on the SLIs' limits alone.
+    let url = format!("http://127.0.0.1:{}/metrics", tenant.port);
+    if let Ok(counters) = scrape(&url, Timestamp::now(), Duration::from_secs(5)) {
+        shared.baselines.lock().expect("baselines").insert(tenant.id.clone(), counters);
+    }
     maintenance(shared, tenant, true)?;
     let dir = shared.fleet.work_dir.join("restore-points");
     // A label of its own per attempt: a restore point file is never overwritten.
@@ -435,6 +459,19 @@ fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<At
     };
     let (first_treated, first_controls) = scrape_all();
     let mut start_treated = first_treated.unwrap_or_default();
+    let began = Timestamp::now();
+    let baseline = shared.baselines.lock().expect("baselines").get(&tenant).cloned();
+    let horizon = until.duration_since(began).unsigned_abs();
+    let mut comparison = match (&baseline, Comparison::new(&shared.fleet.judge, &shared.fleet.slis, horizon)) {
+        (Some(_), Ok(c)) => c,
+        // No baseline (the restore point was taken by a controller that crashed since): limits only.
+        (None, _) => None,
+        (_, Err(e)) => {
+            let reason = format!("the policy's judge cannot be built: {e}");
+            let _ = tx.send(Event::Observation { tenant, verdict: Verdict::Fail { reason } });
+            return;
+        }
+    };
     while !stop.load(Ordering::SeqCst) && Timestamp::now() < until {
         std::thread::sleep(shared.fleet.scrape_interval);
         if stop.load(Ordering::SeqCst) {
@@ -451,6 +488,32 @@ fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<At
             .zip(&now_controls)
             .filter_map(|(a, b)| Some(Window { start: a.as_ref()?, end: b.as_ref()? }))
             .collect();
+        if let (Some(c), Some(base)) = (comparison.as_mut(), baseline.as_ref()) {
+            let mut scrapes = vec![TenantScrapes {
+                id: &tenant,
+                arm: Arm::Treated,
+                baseline: base,
+                post: Window { start: &start_treated, end: &now_treated },
+            }];
+            for ((control, first), now) in controls.iter().zip(&first_controls).zip(&now_controls) {
+                if let (Some(first), Some(now)) = (first, now) {
+                    scrapes.push(TenantScrapes {
+                        id: &control.id,
+                        arm: Arm::Control,
+                        baseline: first,
+                        post: Window { start: first, end: now },
+                    });
+                }
+            }
+            let elapsed = Timestamp::now().duration_since(began).unsigned_abs();
+            let compared = c.look(elapsed, &scrapes);
+            shared.comparisons.lock().expect("comparisons").insert(tenant.clone(), compared.clone());
+            if let ringfence_judge::Verdict::Fail { sli, why, .. } = compared.verdict {
+                let reason = format!("{sli}: {why}");
+                let _ = tx.send(Event::Observation { tenant, verdict: Verdict::Fail { reason } });
+                return;
+            }
+        }
         let judgement = judge(&shared.fleet.slis, Window { start: &start_treated, end: &now_treated }, &windows);
         let failed = matches!(judgement.verdict, Verdict::Fail { .. });
         let verdict = judgement.verdict.clone();

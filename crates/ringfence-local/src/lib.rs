@@ -6,6 +6,7 @@
 //! runtime's [`ringfence_runtime::Driver`]. Decisions stay in the core: this crate only carries out
 //! steps and reports what happened.
 
+mod compare;
 pub mod driver;
 pub mod metrics;
 pub mod supervisor;

@@ -55,6 +55,7 @@ fn fleet(bin: &Path, work: &tempfile::TempDir, tenants: Vec<LocalTenant>) -> Loc
         app: AppCommands { serve, maintenance },
         tenants,
         slis: vec![],
+        judge: Default::default(),
         scrape_interval: Duration::from_millis(300),
         health_timeout: Duration::from_secs(20),
         pg: ringfence_pg::PgBinaries::locate(None).unwrap(),

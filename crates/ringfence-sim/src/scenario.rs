@@ -251,6 +251,7 @@ fn generate_config(rng: &mut SmallRng, start: Timestamp) -> Config {
         allow_image_tags: true,
         rings,
         slis: vec![],
+        judge: Default::default(),
         freezes,
         expected_step_duration: expected_step,
         concurrency: Concurrency {

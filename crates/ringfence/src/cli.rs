@@ -126,6 +126,12 @@ pub enum Command {
     /// Analyse Odoo addons (read, never run).
     #[command(subcommand)]
     Odoo(OdooCommand),
+    /// Lint migration SQL for dangerous locks, rewrites and scans, parsed with PostgreSQL's grammar.
+    ///
+    /// Each finding names file:line:col, the lock the statement takes, whether it rewrites or scans
+    /// the table, and the safe alternative. Exits 0 when clean, 1 when a danger is found, 2 when an
+    /// input cannot be read or parsed.
+    Lint(LintArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -313,4 +319,30 @@ pub struct OdooDiffArgs {
     /// Print as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Options of `ringfence lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The .sql files to lint; Odoo migration scripts (.py) too, for the literal SQL they execute
+    /// (all of a script's SQL runs in one transaction).
+    #[arg(required = true, value_name = "FILES")]
+    pub files: Vec<PathBuf>,
+    /// Output format: text for people, json for programs, sarif (2.1.0) for CI code scanning.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: LintFormat,
+    /// Major version of the target PostgreSQL (10 to 18): which operations rewrite or scan depends on it.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(10..=18))]
+    pub pg_version: u32,
+}
+
+/// Output formats of `ringfence lint`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    /// One paragraph per finding, for people.
+    Text,
+    /// `{"findings": [...], "errors": [...]}`.
+    Json,
+    /// SARIF 2.1.0, for CI code-scanning views.
+    Sarif,
 }

@@ -118,6 +118,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         app: AppCommands { serve, maintenance },
         tenants: tenants.clone(),
         slis: config.policy.slis.clone(),
+        judge: config.policy.judge.clone(),
         scrape_interval: Duration::from_secs(2),
         health_timeout: Duration::from_secs(30),
         pg: pg.clone(),
@@ -168,8 +169,14 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
             rings.observe(engine, release_started);
             progress(started, engine, event);
         })?;
-        let summary =
-            release_summary(release, runner.engine(), outcome, release_started, &rings, &runner.driver().judgements());
+        let summary = release_summary(
+            release,
+            runner.engine(),
+            outcome,
+            release_started,
+            &rings,
+            (&runner.driver().judgements(), &runner.driver().comparisons()),
+        );
         say(
             started,
             format!(
@@ -280,7 +287,10 @@ fn release_summary(
     outcome: Outcome,
     started: Instant,
     rings: &RingClock,
-    judgements: &BTreeMap<TenantId, ringfence_core::judge::Judgement>,
+    (judgements, comparisons): (
+        &BTreeMap<TenantId, ringfence_core::judge::Judgement>,
+        &BTreeMap<TenantId, ringfence_judge::Judgement>,
+    ),
 ) -> Value {
     let outcome = match outcome {
         Outcome::Completed => "completed",
@@ -336,6 +346,12 @@ fn release_summary(
         "duration_seconds": started.elapsed().as_secs_f64(),
         "rings": ring_rows,
         "verdicts": verdicts,
+        // The comparative judge (policy `judge.method`, sequential by default): each observed
+        // tenant's last look, with per SLI the effect, its interval and the statistic against its bar.
+        "comparisons": comparisons
+            .iter()
+            .map(|(tenant, j)| json!({ "tenant": tenant, "verdict": j.verdict, "findings": j.findings }))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -361,6 +377,45 @@ fn summary_text(report: &Value) -> String {
                     d,
                     ring["done"],
                     ring["rolled_back"]
+                ));
+            }
+        }
+        // The comparative judge's numbers for every tenant that failed, whichever judge caught it.
+        let failed: Vec<&Value> = r["verdicts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(r["comparisons"].as_array().into_iter().flatten())
+            .filter(|v| v["verdict"]["verdict"] == "fail")
+            .map(|v| &v["tenant"])
+            .collect();
+        for c in r["comparisons"].as_array().into_iter().flatten() {
+            if !failed.contains(&&c["tenant"]) {
+                continue;
+            }
+            out.push_str(&format!(
+                "    sequential judge on {}: {}\n",
+                c["tenant"].as_str().unwrap_or("?"),
+                match c["verdict"]["verdict"].as_str() {
+                    Some("fail") => c["verdict"]["why"].as_str().unwrap_or("fail").to_owned(),
+                    Some(other) => format!("{other} at the halt (its evidence so far below)"),
+                    None => "?".to_owned(),
+                }
+            ));
+            for f in c["findings"].as_array().into_iter().flatten() {
+                let effect = &f["effect"];
+                out.push_str(&format!(
+                    "      {:<22} {:<7} effect {:.2} [{}, {}] ({}), statistic {:.3} vs bar {:.3}, events treated {} control {}\n",
+                    f["sli"].as_str().unwrap_or("?"),
+                    f["standing"].as_str().unwrap_or("?"),
+                    effect["estimate"].as_f64().unwrap_or(f64::NAN),
+                    effect["lower"].as_f64().map_or("-".into(), |v| format!("{v:.2}")),
+                    effect["upper"].as_f64().map_or("-".into(), |v| format!("{v:.2}")),
+                    f["scale"].as_str().unwrap_or(""),
+                    f["statistic"].as_f64().unwrap_or(f64::NAN),
+                    f["bar"].as_f64().unwrap_or(f64::NAN),
+                    f["treatedEvents"],
+                    f["controlEvents"],
                 ));
             }
         }

@@ -5,6 +5,7 @@
 mod cli;
 mod config_cmd;
 mod demo;
+mod lint_cmd;
 mod odoo_cmd;
 mod rollout_cmd;
 mod simulate_cmd;
@@ -44,6 +45,7 @@ fn main() -> ExitCode {
         Command::Odoo(OdooCommand::Diff(args)) => odoo_cmd::diff(&args),
         Command::Demo(args) => demo::demo(&args),
         Command::Simulate(args) => simulate_cmd::simulate(&args),
+        Command::Lint(args) => lint_cmd::lint(&args),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

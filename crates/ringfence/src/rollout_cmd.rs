@@ -117,6 +117,7 @@ fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDrive
         app: AppCommands { serve: target.serve.clone(), maintenance: target.maintenance.clone() },
         tenants,
         slis: config.policy.slis.clone(),
+        judge: config.policy.judge.clone(),
         scrape_interval: target.scrape_interval.into(),
         health_timeout: target.health_timeout.into(),
         pg: PgBinaries::locate(None)?,
@@ -321,6 +322,7 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
                     "id": id,
                     "ring": e.plan().rings[t.ring].name,
                     "phase": t.phase,
+                    "waiting_until": t.not_before.map(|at| at.to_string()),
                     "failure": t.failure,
                     "last_step": step.map(|s| json!({
                         "step": s.key.step,
@@ -362,7 +364,11 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
         table.row(vec![
             id.to_string(),
             engine.plan().rings[t.ring].name.clone(),
-            phase_text(t.phase),
+            match (t.phase, t.not_before) {
+                // Its next slot (window or freeze): the audit trail's `tenant.waiting` says why.
+                (TenantPhase::Pending, Some(at)) => format!("waiting until {at}"),
+                (phase, _) => phase_text(phase),
+            },
             step.map_or("-".into(), |s| s.key.step.clone()),
             step.map_or("-".into(), |s| s.started_at.to_string()),
             step.map_or("-".into(), |s| match (&s.outcome, s.finished_at) {

@@ -336,3 +336,52 @@ fn simulate_generated_scenarios_pass_and_name_their_seeds() {
     assert!(out.contains("200 runs of generated scenarios"), "{out}");
     assert!(out.contains("every checker passed on every run"), "{out}");
 }
+
+/// `odoo diff --strategy checksum`: modules whose content changed are upgraded even without a version
+/// bump, changes the checksum ignores (assets, tests) are not, and the release's facts say what changed.
+#[test]
+fn odoo_diff_with_the_checksum_strategy_upgrades_changed_content_only() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ringfence-odoo/tests/fixtures/checksum");
+    let diff = |strategy: &str| -> Value {
+        let (code, out, err) = run(bin()
+            .args(["odoo", "diff", "--json", "--image-modules", "base,web", "--strategy", strategy, "--from"])
+            .arg(fixture.join("old"))
+            .arg("--to")
+            .arg(fixture.join("new"))
+            .arg("--tenant-state")
+            .arg(fixture.join("tenant.json")));
+        assert_eq!(code, 0, "{out}{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let upgraded = |v: &Value| -> Vec<String> {
+        v["upgrade"].as_array().unwrap().iter().map(|c| c["module"].as_str().unwrap().to_owned()).collect()
+    };
+    let by_checksum = diff("checksum");
+    assert_eq!(upgraded(&by_checksum), ["sale_shop_ext", "shop_base", "shop_pydeps", "stock_untouched"]);
+    let by_version = diff("version-bump");
+    assert!(upgraded(&by_version).contains(&"shop_pydeps".to_owned()), "{by_version}");
+    assert!(!upgraded(&by_version).contains(&"shop_base".to_owned()), "a code change without a version bump");
+
+    let release = &by_checksum["release"];
+    let assets_only: Vec<&str> = release["modules_changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["assets_only"] == true)
+        .map(|m| m["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(assets_only, ["shop_assets"]);
+    assert_eq!(release["image_only"], false);
+    assert_eq!(release["modules_added"], serde_json::json!(["shop_connector"]));
+    let python: Vec<&str> = release["dependency_changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["kind"] == "python")
+        .flat_map(|d| d["added"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()))
+        .collect();
+    assert_eq!(python, ["paramiko", "zeep"]);
+    let touched: Vec<&str> =
+        by_checksum["critical_domains_touched"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
+    assert!(touched.contains(&"sale_shop_ext") && touched.contains(&"stock_untouched"), "{touched:?}");
+}

@@ -37,6 +37,17 @@ fn the_demo_runs_as_designed() {
     assert_eq!(release("v4")["exposed_tenants"], 1);
     let v3_failure = release("v3")["verdicts"].as_array().unwrap().iter().find(|v| v["verdict"]["verdict"] == "fail");
     assert!(v3_failure.is_some(), "v3's verdict carries the numbers behind it: {}", release("v3"));
+    // The sequential judge looked at v3's canary against its controls, each against its own baseline,
+    // and its numbers for both SLIs are in the report, whichever judge halted the release.
+    let compared = release("v3")["comparisons"].as_array().unwrap();
+    let canary = compared.iter().find(|c| c["tenant"] == "demo-bakery").expect("the canary was compared");
+    let findings = canary["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{canary}");
+    assert!(findings.iter().all(|f| f["controlEvents"].as_f64().unwrap() > 0.0), "controls were counted: {canary}");
+    // A good release gives the sequential judge nothing to fail.
+    for c in release("v2")["comparisons"].as_array().unwrap() {
+        assert_ne!(c["verdict"]["verdict"], "fail", "a false alarm on v2: {c}");
+    }
 
     let tenants = report["tenants"].as_array().unwrap();
     assert_eq!(tenants.len(), 12);

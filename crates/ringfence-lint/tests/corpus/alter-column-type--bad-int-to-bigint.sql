@@ -1,0 +1,2 @@
+SET lock_timeout = '2s';
+ALTER TABLE stock_quant ALTER COLUMN id TYPE bigint;

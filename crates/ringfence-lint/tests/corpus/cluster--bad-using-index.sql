@@ -1,0 +1,1 @@
+CLUSTER stock_move USING stock_move_date_idx;

@@ -1,0 +1,3 @@
+BEGIN;
+DROP INDEX CONCURRENTLY sale_order_date_idx;
+COMMIT;

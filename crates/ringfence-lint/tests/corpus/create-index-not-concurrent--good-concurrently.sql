@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY sale_order_date_idx ON sale_order (date_order);

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS public.stock_move_open_idx;

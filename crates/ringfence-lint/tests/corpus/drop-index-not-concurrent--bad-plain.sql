@@ -1,0 +1,1 @@
+DROP INDEX sale_order_date_idx;

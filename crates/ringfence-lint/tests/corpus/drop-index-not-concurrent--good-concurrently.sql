@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS sale_order_date_idx;

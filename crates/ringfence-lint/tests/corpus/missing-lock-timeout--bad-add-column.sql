@@ -1,0 +1,1 @@
+ALTER TABLE sale_order ADD COLUMN is_priority boolean DEFAULT false;

@@ -1,0 +1,2 @@
+-- ringfence-lint: pg-version=17
+ALTER TABLE sale_order ADD COLUMN is_priority boolean DEFAULT false;

@@ -1,0 +1,1 @@
+REINDEX INDEX sale_order_date_idx;
