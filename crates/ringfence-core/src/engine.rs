@@ -6,6 +6,11 @@
 //! them: adapters do, and report back with events. Feeding the same events with the same `now`s to a
 //! new engine rebuilds the same state, which is how the runtime recovers after a crash.
 //!
+//! Within a batch a tenant starts only when its [`Governance`] allows: in a slot that fits one of its
+//! maintenance windows and no freeze that stops the release's tier (or under an approved break-glass
+//! exception), while the cluster, pool, capacity-buffer and release-wide limits have room. Waiting
+//! tenants are audited with the reason and woken at their slot.
+//!
 //! Per tenant the steps are: restore point → migrate → switch → health check → observe → done.
 //! A failure anywhere rolls that tenant back and halts the release: no tenant is started after a halt,
 //! tenants still in flight are rolled back once their running step reports, and tenants already done

@@ -31,115 +31,6 @@ pub const ODOO_UPGRADE: &str = "odoo -c {conf} -d {db} -u {modules} --stop-after
 /// strategy), so the template has no `{modules}`.
 pub const CLICK_ODOO_UPDATE: &str = "click-odoo-update -c {conf} -d {db}";
 
-/// What can be wrong with an adapter's configuration or with the values given to it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AdapterError {
-    /// The upgrade template is empty.
-    #[error("upgrade command template is empty; use e.g. `{ODOO_UPGRADE}` or `{CLICK_ODOO_UPDATE}`")]
-    EmptyTemplate,
-    /// The upgrade template names a placeholder that does not exist.
-    #[error(
-        "upgrade command template `{template}`: unknown placeholder `{{{name}}}`; the placeholders are \
-         {{conf}}, {{db}} and {{modules}}"
-    )]
-    UnknownPlaceholder {
-        /// The template.
-        template: String,
-        /// The name between the braces.
-        name: String,
-    },
-    /// A brace in the upgrade template does not open or close a placeholder.
-    #[error(
-        "upgrade command template `{template}`: unmatched `{brace}` in `{word}`; placeholders are written \
-         {{conf}}, {{db}}, {{modules}} and braces cannot appear otherwise"
-    )]
-    UnmatchedBrace {
-        /// The template.
-        template: String,
-        /// The word holding it.
-        word: String,
-        /// `{` or `}`.
-        brace: char,
-    },
-    /// The upgrade template uses shell syntax, which would not be interpreted (there is no shell).
-    #[error(
-        "upgrade command template `{template}`: `{found}` is shell syntax, but the command runs without a \
-         shell (each word is one argument); write the command itself, or point it at a script"
-    )]
-    ShellSyntax {
-        /// The template.
-        template: String,
-        /// The offending character(s).
-        found: String,
-    },
-    /// The program of the upgrade template is a placeholder.
-    #[error(
-        "upgrade command template `{template}`: the program `{program}` must be written out, not a \
-         placeholder, so that the configuration says what runs"
-    )]
-    TemplatedProgram {
-        /// The template.
-        template: String,
-        /// The first word.
-        program: String,
-    },
-    /// The upgrade template does not name the database.
-    #[error(
-        "upgrade command template `{template}` has no {{db}}: without it the command upgrades whatever \
-         database its configuration file names, not the tenant's; add `-d {{db}}`"
-    )]
-    MissingDatabase {
-        /// The template.
-        template: String,
-    },
-    /// A database name that Odoo would refuse, or that could read as an option.
-    #[error(
-        "database name {name:?} is not valid for Odoo (letters, digits, `_`, `.`, `-`, starting with a \
-         letter or digit, at most 63 bytes); check the tenant's database in the fleet configuration"
-    )]
-    InvalidDatabase {
-        /// The name.
-        name: String,
-    },
-    /// A module name that is not an Odoo technical name.
-    #[error(
-        "module name {name:?} is not an Odoo technical name (a Python identifier: letters, digits and `_`, \
-         not starting with a digit); it cannot go on the upgrade command line"
-    )]
-    InvalidModule {
-        /// The name.
-        name: String,
-    },
-    /// The template upgrades `{modules}`, but none were given.
-    #[error(
-        "upgrade command `{template}` needs modules for {{modules}}, but the list is empty; nothing to \
-         upgrade means no upgrade command should run"
-    )]
-    NoModules {
-        /// The template.
-        template: String,
-    },
-    /// The template uses `{conf}`, but no configuration file was given, or an unusable one.
-    #[error("upgrade command `{template}` uses {{conf}}: {reason}")]
-    InvalidConf {
-        /// The template.
-        template: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The health check's base URL is unusable.
-    #[error(
-        "Odoo health check URL {url:?}: {reason}; give the base URL Odoo answers on, e.g. \
-         http://odoo.shop-1.svc:8069"
-    )]
-    InvalidUrl {
-        /// The URL as given.
-        url: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
 /// One word of a template: literal text and placeholders, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Piece {
@@ -171,27 +62,27 @@ pub struct UpgradeInvocation<'a> {
 
 impl UpgradeTemplate {
     /// Parses and checks a template; errors say what to write instead.
-    pub fn parse(text: &str) -> Result<UpgradeTemplate, AdapterError> {
+    pub fn parse(text: &str) -> Result<UpgradeTemplate, OdooError> {
         // Characters a shell would interpret: with no shell they would reach Odoo as literal text, which
         // is never what the writer of the template meant.
         const SHELL: [char; 13] = ['\'', '"', '\\', '$', '`', ';', '|', '&', '<', '>', '(', ')', '*'];
         if let Some(c) = text.chars().find(|c| SHELL.contains(c)) {
-            return Err(AdapterError::ShellSyntax { template: text.to_owned(), found: c.to_string() });
+            return Err(OdooError::ShellSyntax { template: text.to_owned(), found: c.to_string() });
         }
         let mut words = Vec::new();
         for word in text.split_whitespace() {
             words.push(parse_word(text, word)?);
         }
-        let Some(program) = words.first() else { return Err(AdapterError::EmptyTemplate) };
+        let Some(program) = words.first() else { return Err(OdooError::EmptyTemplate) };
         if program.iter().any(|p| !matches!(p, Piece::Text(_))) {
-            return Err(AdapterError::TemplatedProgram {
+            return Err(OdooError::TemplatedProgram {
                 template: text.to_owned(),
                 program: text.split_whitespace().next().unwrap_or_default().to_owned(),
             });
         }
         let template = UpgradeTemplate { text: text.to_owned(), words };
         if !template.uses(&Piece::Db) {
-            return Err(AdapterError::MissingDatabase { template: text.to_owned() });
+            return Err(OdooError::MissingDatabase { template: text.to_owned() });
         }
         Ok(template)
     }
@@ -223,11 +114,11 @@ impl UpgradeTemplate {
     /// The command line for one tenant database, program first. Refuses a database or module name that
     /// is not a valid Odoo name, an empty module list when the template takes modules, and a missing
     /// configuration file when it uses `{conf}`.
-    pub fn render(&self, invocation: &UpgradeInvocation<'_>) -> Result<Vec<String>, AdapterError> {
+    pub fn render(&self, invocation: &UpgradeInvocation<'_>) -> Result<Vec<String>, OdooError> {
         check_database_name(invocation.database)?;
         let modules = if self.takes_modules() {
             if invocation.modules.is_empty() {
-                return Err(AdapterError::NoModules { template: self.text.clone() });
+                return Err(OdooError::NoModules { template: self.text.clone() });
             }
             let mut unique: Vec<&str> = Vec::with_capacity(invocation.modules.len());
             for module in invocation.modules {
@@ -241,7 +132,7 @@ impl UpgradeTemplate {
             String::new()
         };
         let conf = if self.uses(&Piece::Conf) {
-            let bad = |reason: &str| AdapterError::InvalidConf { template: self.text.clone(), reason: reason.into() };
+            let bad = |reason: &str| OdooError::InvalidConf { template: self.text.clone(), reason: reason.into() };
             match invocation.conf {
                 None => return Err(bad("no Odoo configuration file was given; set the path of odoo.conf")),
                 Some("") => return Err(bad("the configuration file path is empty")),
@@ -275,9 +166,9 @@ impl UpgradeTemplate {
 }
 
 impl TryFrom<String> for UpgradeTemplate {
-    type Error = AdapterError;
+    type Error = OdooError;
 
-    fn try_from(text: String) -> Result<Self, AdapterError> {
+    fn try_from(text: String) -> Result<Self, OdooError> {
         UpgradeTemplate::parse(&text)
     }
 }
@@ -294,9 +185,8 @@ impl fmt::Display for UpgradeTemplate {
     }
 }
 
-fn parse_word(template: &str, word: &str) -> Result<Vec<Piece>, AdapterError> {
-    let unmatched =
-        |brace| AdapterError::UnmatchedBrace { template: template.to_owned(), word: word.to_owned(), brace };
+fn parse_word(template: &str, word: &str) -> Result<Vec<Piece>, OdooError> {
+    let unmatched = |brace| OdooError::UnmatchedBrace { template: template.to_owned(), word: word.to_owned(), brace };
     let mut pieces = Vec::new();
     let mut rest = word;
     while !rest.is_empty() {
@@ -323,7 +213,7 @@ fn parse_word(template: &str, word: &str) -> Result<Vec<Piece>, AdapterError> {
                     "db" => Piece::Db,
                     "modules" => Piece::Modules,
                     _ => {
-                        return Err(AdapterError::UnknownPlaceholder {
+                        return Err(OdooError::UnknownPlaceholder {
                             template: template.to_owned(),
                             name: name.to_owned(),
                         });
@@ -339,22 +229,22 @@ fn parse_word(template: &str, word: &str) -> Result<Vec<Piece>, AdapterError> {
 /// Checks a database name as Odoo's database manager does (letters, digits, `_`, `.`, `-`, not starting
 /// with a punctuation mark), within PostgreSQL's 63-byte identifier limit. The first character rule is
 /// also what keeps a name from reading as a command-line option.
-pub fn check_database_name(name: &str) -> Result<(), AdapterError> {
+pub fn check_database_name(name: &str) -> Result<(), OdooError> {
     let mut chars = name.chars();
     let ok = name.len() <= 63
         && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if ok { Ok(()) } else { Err(AdapterError::InvalidDatabase { name: name.to_owned() }) }
+    if ok { Ok(()) } else { Err(OdooError::InvalidDatabase { name: name.to_owned() }) }
 }
 
 /// Checks an Odoo technical module name: the name of a Python package under `odoo.addons`, so an ASCII
 /// identifier (Odoo imports it, so nothing else can be installed). `all` passes, as `-u all` means.
-pub fn check_module_name(name: &str) -> Result<(), AdapterError> {
+pub fn check_module_name(name: &str) -> Result<(), OdooError> {
     let mut chars = name.chars();
     let ok = name.len() <= 255
         && chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok { Ok(()) } else { Err(AdapterError::InvalidModule { name: name.to_owned() }) }
+    if ok { Ok(()) } else { Err(OdooError::InvalidModule { name: name.to_owned() }) }
 }
 
 /// A module an upgrade did not finish, or did not bring to `installed`.
@@ -528,8 +418,8 @@ impl fmt::Display for HealthReport {
 impl HealthCheck {
     /// A check of the Odoo answering at `base_url` (`http://host:port`, optionally with a path prefix a
     /// proxy routes on), each attempt given at most `timeout`.
-    pub fn new(base_url: &str, timeout: Duration) -> Result<HealthCheck, AdapterError> {
-        let bad = |reason: &str| AdapterError::InvalidUrl { url: base_url.to_owned(), reason: reason.to_owned() };
+    pub fn new(base_url: &str, timeout: Duration) -> Result<HealthCheck, OdooError> {
+        let bad = |reason: &str| OdooError::InvalidUrl { url: base_url.to_owned(), reason: reason.to_owned() };
         let rest = match base_url.strip_prefix("http://") {
             Some(rest) => rest,
             None if base_url.starts_with("https://") => {

@@ -1,9 +1,11 @@
 //! The crate's one error type. Every variant names the file (with line and column when it comes from a
 //! manifest) or the path it is about, and says what to do about it.
 
+use crate::adapter::{CLICK_ODOO_UPDATE, ODOO_UPGRADE};
 use std::path::PathBuf;
 
-/// Everything that can go wrong while reading addons.
+/// Everything that can go wrong while reading addons, reading a tenant database, or preparing an
+/// adapter command (templates, names, URLs).
 #[derive(Debug, thiserror::Error)]
 pub enum OdooError {
     /// The manifest is not a Python literal (or not valid Python at all).
@@ -158,5 +160,111 @@ pub enum OdooError {
         server: String,
         /// What failed, with psql's words.
         message: String,
+    },
+    // What the adapter commands (`adapter`) refuse: templates, names and URLs that reach a command
+    // line or the network.
+    /// The upgrade template is empty.
+    #[error("upgrade command template is empty; use e.g. `{ODOO_UPGRADE}` or `{CLICK_ODOO_UPDATE}`")]
+    EmptyTemplate,
+    /// The upgrade template names a placeholder that does not exist.
+    #[error(
+        "upgrade command template `{template}`: unknown placeholder `{{{name}}}`; the placeholders are \
+         {{conf}}, {{db}} and {{modules}}"
+    )]
+    UnknownPlaceholder {
+        /// The template.
+        template: String,
+        /// The name between the braces.
+        name: String,
+    },
+    /// A brace in the upgrade template does not open or close a placeholder.
+    #[error(
+        "upgrade command template `{template}`: unmatched `{brace}` in `{word}`; placeholders are written \
+         {{conf}}, {{db}}, {{modules}} and braces cannot appear otherwise"
+    )]
+    UnmatchedBrace {
+        /// The template.
+        template: String,
+        /// The word holding it.
+        word: String,
+        /// `{` or `}`.
+        brace: char,
+    },
+    /// The upgrade template uses shell syntax, which would not be interpreted (there is no shell).
+    #[error(
+        "upgrade command template `{template}`: `{found}` is shell syntax, but the command runs without a \
+         shell (each word is one argument); write the command itself, or point it at a script"
+    )]
+    ShellSyntax {
+        /// The template.
+        template: String,
+        /// The offending character(s).
+        found: String,
+    },
+    /// The program of the upgrade template is a placeholder.
+    #[error(
+        "upgrade command template `{template}`: the program `{program}` must be written out, not a \
+         placeholder, so that the configuration says what runs"
+    )]
+    TemplatedProgram {
+        /// The template.
+        template: String,
+        /// The first word.
+        program: String,
+    },
+    /// The upgrade template does not name the database.
+    #[error(
+        "upgrade command template `{template}` has no {{db}}: without it the command upgrades whatever \
+         database its configuration file names, not the tenant's; add `-d {{db}}`"
+    )]
+    MissingDatabase {
+        /// The template.
+        template: String,
+    },
+    /// A database name that Odoo would refuse, or that could read as an option.
+    #[error(
+        "database name {name:?} is not valid for Odoo (letters, digits, `_`, `.`, `-`, starting with a \
+         letter or digit, at most 63 bytes); check the tenant's database in the fleet configuration"
+    )]
+    InvalidDatabase {
+        /// The name.
+        name: String,
+    },
+    /// A module name that is not an Odoo technical name.
+    #[error(
+        "module name {name:?} is not an Odoo technical name (a Python identifier: letters, digits and `_`, \
+         not starting with a digit); it cannot go on the upgrade command line"
+    )]
+    InvalidModule {
+        /// The name.
+        name: String,
+    },
+    /// The template upgrades `{modules}`, but none were given.
+    #[error(
+        "upgrade command `{template}` needs modules for {{modules}}, but the list is empty; nothing to \
+         upgrade means no upgrade command should run"
+    )]
+    NoModules {
+        /// The template.
+        template: String,
+    },
+    /// The template uses `{conf}`, but no configuration file was given, or an unusable one.
+    #[error("upgrade command `{template}` uses {{conf}}: {reason}")]
+    InvalidConf {
+        /// The template.
+        template: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The health check's base URL is unusable.
+    #[error(
+        "Odoo health check URL {url:?}: {reason}; give the base URL Odoo answers on, e.g. \
+         http://odoo.shop-1.svc:8069"
+    )]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong.
+        reason: String,
     },
 }

@@ -27,9 +27,7 @@ pub mod tree;
 pub mod upgrade;
 pub mod version;
 
-pub use adapter::{
-    AdapterError, HealthCheck, HealthReport, Unhealthy, UpgradeInvocation, UpgradeTemplate, UpgradeVerification,
-};
+pub use adapter::{HealthCheck, HealthReport, Unhealthy, UpgradeInvocation, UpgradeTemplate, UpgradeVerification};
 pub use checksum::{AddonDigest, FileFingerprint, HashRules, digest_addon, digest_set};
 pub use error::OdooError;
 pub use installed::{InstalledModule, InstalledState, ModuleState, TenantChecksums};

@@ -12,8 +12,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use ringfence_odoo::adapter::{
-    AdapterError, CLICK_ODOO_UPDATE, HealthCheck, ODOO_UPGRADE, OffendingModule, Unhealthy, UpgradeInvocation,
-    UpgradeTemplate, queue_job_counts, verify_upgrade,
+    CLICK_ODOO_UPDATE, HealthCheck, ODOO_UPGRADE, OffendingModule, Unhealthy, UpgradeInvocation, UpgradeTemplate,
+    queue_job_counts, verify_upgrade,
 };
 use ringfence_odoo::{ModuleState, OdooError};
 use ringfence_pg::EphemeralCluster;
@@ -22,12 +22,7 @@ fn modules(names: &[&str]) -> Vec<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-fn render(
-    template: &UpgradeTemplate,
-    conf: Option<&str>,
-    db: &str,
-    mods: &[&str],
-) -> Result<Vec<String>, AdapterError> {
+fn render(template: &UpgradeTemplate, conf: Option<&str>, db: &str, mods: &[&str]) -> Result<Vec<String>, OdooError> {
     template.render(&UpgradeInvocation { conf, database: db, modules: &modules(mods) })
 }
 
@@ -73,28 +68,24 @@ fn templates_are_checked_when_the_configuration_is_read() {
     let err = |text: &str| UpgradeTemplate::parse(text).unwrap_err();
 
     let e = err("odoo -d {db} -u {module} --stop-after-init");
-    assert_eq!(
-        e,
-        AdapterError::UnknownPlaceholder {
-            template: "odoo -d {db} -u {module} --stop-after-init".into(),
-            name: "module".into()
-        }
+    assert!(
+        matches!(&e, OdooError::UnknownPlaceholder { template, name }
+            if template == "odoo -d {db} -u {module} --stop-after-init" && name == "module"),
+        "{e:?}"
     );
     assert!(e.to_string().contains("unknown placeholder `{module}`"), "{e}");
     assert!(e.to_string().contains("{conf}, {db} and {modules}"), "{e}");
 
-    assert!(matches!(err("odoo -d {db -u x"), AdapterError::UnmatchedBrace { brace: '{', .. }));
-    assert!(matches!(err("odoo -d db} "), AdapterError::UnmatchedBrace { brace: '}', .. }));
-    assert!(matches!(err("odoo -d {{db}}"), AdapterError::UnmatchedBrace { .. }));
-    assert!(
-        matches!(err("odoo -d {db} -u {modules}; rm -rf /"), AdapterError::ShellSyntax { found, .. } if found == ";")
-    );
-    assert!(matches!(err("odoo -d \"{db}\""), AdapterError::ShellSyntax { .. }));
-    assert!(matches!(err("odoo -d $DB"), AdapterError::ShellSyntax { .. }));
-    assert!(matches!(err("{conf} -d {db}"), AdapterError::TemplatedProgram { .. }));
-    assert_eq!(err("   "), AdapterError::EmptyTemplate);
+    assert!(matches!(err("odoo -d {db -u x"), OdooError::UnmatchedBrace { brace: '{', .. }));
+    assert!(matches!(err("odoo -d db} "), OdooError::UnmatchedBrace { brace: '}', .. }));
+    assert!(matches!(err("odoo -d {{db}}"), OdooError::UnmatchedBrace { .. }));
+    assert!(matches!(err("odoo -d {db} -u {modules}; rm -rf /"), OdooError::ShellSyntax { found, .. } if found == ";"));
+    assert!(matches!(err("odoo -d \"{db}\""), OdooError::ShellSyntax { .. }));
+    assert!(matches!(err("odoo -d $DB"), OdooError::ShellSyntax { .. }));
+    assert!(matches!(err("{conf} -d {db}"), OdooError::TemplatedProgram { .. }));
+    assert!(matches!(err("   "), OdooError::EmptyTemplate));
     let e = err("odoo -c {conf} -u {modules} --stop-after-init");
-    assert!(matches!(e, AdapterError::MissingDatabase { .. }));
+    assert!(matches!(e, OdooError::MissingDatabase { .. }));
     assert!(e.to_string().contains("add `-d {db}`"), "{e}");
 
     // As a configuration value: a YAML/JSON string that fails to parse says why.
@@ -111,20 +102,17 @@ fn names_that_could_become_options_or_commands_are_refused() {
     let conf = Some("/etc/odoo/odoo.conf");
     for module in ["sale;rm", "-i", "--load=evil", "sale,stock", "2fa", "web sale", "", "ståck", "a/b", "sale\n"] {
         let e = render(&odoo, conf, "shop", &["base", module]).unwrap_err();
-        assert_eq!(e, AdapterError::InvalidModule { name: module.into() }, "{module:?}");
+        assert!(matches!(&e, OdooError::InvalidModule { name } if name == module), "{module:?}: {e:?}");
     }
     for db in ["--help", "-dshop", "", ".hidden", "shop db", "shop;drop", "x".repeat(64).as_str(), "shöp"] {
         let e = render(&odoo, conf, db, &["sale"]).unwrap_err();
-        assert_eq!(e, AdapterError::InvalidDatabase { name: db.into() }, "{db:?}");
+        assert!(matches!(&e, OdooError::InvalidDatabase { name } if name == db), "{db:?}: {e:?}");
     }
     assert!(render(&odoo, conf, &"x".repeat(63), &["all"]).is_ok(), "63 bytes and `-u all` are fine");
-    assert!(matches!(render(&odoo, conf, "shop", &[]), Err(AdapterError::NoModules { .. })));
+    assert!(matches!(render(&odoo, conf, "shop", &[]), Err(OdooError::NoModules { .. })));
     let e = render(&odoo, None, "shop", &["sale"]).unwrap_err();
     assert!(e.to_string().contains("no Odoo configuration file"), "{e}");
-    assert!(matches!(
-        render(&odoo, Some("--addons-path=/tmp"), "shop", &["sale"]),
-        Err(AdapterError::InvalidConf { .. })
-    ));
+    assert!(matches!(render(&odoo, Some("--addons-path=/tmp"), "shop", &["sale"]), Err(OdooError::InvalidConf { .. })));
 }
 
 /// The rendered argv reaches the program argument by argument: a stand-in for `odoo` (a shell script
@@ -462,7 +450,7 @@ fn health_check_urls_are_checked_when_the_configuration_is_read() {
     assert!(bad("http://").to_string().contains("names no host"));
     assert!(bad("http://odoo:8069/web/health?db_server_status=1").to_string().contains("without query"));
     assert!(bad("http://admin:secret@odoo:8069").to_string().contains("credentials"));
-    assert!(matches!(HealthCheck::new("http://odoo:8069", Duration::ZERO), Err(AdapterError::InvalidUrl { .. })));
+    assert!(matches!(HealthCheck::new("http://odoo:8069", Duration::ZERO), Err(OdooError::InvalidUrl { .. })));
     let prefixed = HealthCheck::new("http://127.0.0.1:8069/tenant-7", Duration::from_secs(1)).unwrap();
     assert_eq!(prefixed.url(), "http://127.0.0.1:8069/tenant-7/web/health?db_server_status=1");
 }
