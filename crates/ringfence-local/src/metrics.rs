@@ -1,7 +1,6 @@
 //! Reading a tenant's `/metrics` (Prometheus text format) into the judge's [`Scrape`], and checking
-//! `/health`. HTTP to loopback only; parsing by the prometheus-parse crate.
+//! `/health`. HTTP to loopback only; parsing by `ringfence-metrics`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -34,30 +33,15 @@ pub fn scrape(url: &str, at: Timestamp, timeout: Duration) -> Result<Scrape, Loc
     parse(&body, at).map_err(|reason| LocalError::Http { url: url.to_owned(), reason })
 }
 
-/// Parses Prometheus (or OpenMetrics) text into series; histograms become their `_bucket{le="…"}`
-/// series, as the judge reads them.
+/// Parses Prometheus (or OpenMetrics) text into series, with `ringfence-metrics`' exposition parser;
+/// histograms are their `_bucket{le="…"}` series, as the judge reads them.
 pub fn parse(text: &str, at: Timestamp) -> Result<Scrape, String> {
-    let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).map_err(|e| e.to_string())?;
-    let mut series = Vec::with_capacity(parsed.samples.len());
-    for sample in parsed.samples {
-        let labels: BTreeMap<String, String> = sample.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        match sample.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => series.push(Series { name: sample.metric, labels, value: v }),
-            prometheus_parse::Value::Histogram(buckets) => {
-                for bucket in buckets {
-                    let mut labels = labels.clone();
-                    let le =
-                        if bucket.less_than.is_infinite() { "+Inf".to_owned() } else { bucket.less_than.to_string() };
-                    labels.insert("le".into(), le);
-                    series.push(Series { name: format!("{}_bucket", sample.metric), labels, value: bucket.count });
-                }
-            }
-            // Summaries carry precomputed quantiles that cannot be combined over a window; not used.
-            prometheus_parse::Value::Summary(_) => {}
-        }
-    }
+    let parsed = ringfence_metrics::exposition::parse(text).map_err(|e| e.to_string())?;
+    let series = parsed
+        .samples
+        .into_iter()
+        .map(|sample| Series { name: sample.name, labels: sample.labels, value: sample.value })
+        .collect();
     Ok(Scrape { at: Some(at), series })
 }
 
