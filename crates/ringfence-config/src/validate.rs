@@ -334,13 +334,20 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
         }
         // Only a policy that judges by limits alone needs one on every SLI; a comparative judge fails a
         // tenant whose SLI got worse than the controls' by more than its `effect`.
-        let limits_only = policy.judge.as_ref().is_some_and(|j| j.method == ringfence_core::model::JudgeMethod::LimitsOnly);
+        let limits_only =
+            policy.judge.as_ref().is_some_and(|j| j.method == ringfence_core::model::JudgeMethod::LimitsOnly);
         if limits_only && sli.max.is_none() && sli.max_ratio_to_control.is_none() {
             report.at(
                 Policy,
                 &format!("spec.slis[{i}]"),
-                format!("SLI {:?} sets no limit and the judge is limits-only, so it could never fail a tenant", sli.name),
-                Some("set `max`, `maxRatioToControl` or both, or use a comparative judge (`judge.method: sequential`)".into()),
+                format!(
+                    "SLI {:?} sets no limit and the judge is limits-only, so it could never fail a tenant",
+                    sli.name
+                ),
+                Some(
+                    "set `max`, `maxRatioToControl` or both, or use a comparative judge (`judge.method: sequential`)"
+                        .into(),
+                ),
             );
         }
     }

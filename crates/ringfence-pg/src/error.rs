@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
+use crate::guard::BlockingSession;
 use crate::restore::{RestoreFailureState, RestoreStage};
 
 /// What to tell a user whose machine has no usable PostgreSQL; shared by every "not found" message.
@@ -175,6 +176,57 @@ pub enum PgError {
         /// The underlying failure.
         #[source]
         source: Box<PgError>,
+    },
+
+    /// A migration may not start: sessions of the tenant database hold old transactions.
+    #[error(
+        "refusing to migrate database \"{database}\" on {server}: {} session(s) hold transactions open too long:\n{}\n  \
+         fix: let them finish, or end them (`SELECT pg_terminate_backend(pid)`) if they are stuck, then start again",
+        sessions.len(),
+        sessions.iter().map(|s| format!("  - {s}")).collect::<Vec<_>>().join("\n")
+    )]
+    PreflightRefused {
+        /// The tenant database.
+        database: String,
+        /// `user@host:port` of its cluster.
+        server: String,
+        /// Every session that exceeds a limit.
+        sessions: Vec<BlockingSession>,
+    },
+
+    /// Another migration of the same database holds its migration lock.
+    #[error(
+        "another migration of database \"{database}\" on {server} is running (its lock is held by {holder})\n  \
+         fix: wait for it to finish; if its controller died, the lock goes when that session ends \
+         (`SELECT pg_terminate_backend(pid)` in the cluster's `postgres` database)"
+    )]
+    MigrationInProgress {
+        /// The tenant database.
+        database: String,
+        /// `user@host:port` of its cluster.
+        server: String,
+        /// The session holding the lock, for humans.
+        holder: String,
+    },
+
+    /// A statement run in a long-lived session failed; the session is still usable.
+    #[error("{command} failed: SQLSTATE {sqlstate}: {message}")]
+    QueryFailed {
+        /// The session and the SQL, for humans.
+        command: String,
+        /// The server's SQLSTATE, e.g. `55P03`.
+        sqlstate: String,
+        /// The server's primary message.
+        message: String,
+    },
+
+    /// A long-lived session (lock holder, watchdog, tracer) broke.
+    #[error("{session} broke: {detail}")]
+    SessionFailed {
+        /// Which session, on which database and cluster.
+        session: String,
+        /// What happened, with psql's last messages.
+        detail: String,
     },
 
     /// The server did not come up; the server log usually says why.
