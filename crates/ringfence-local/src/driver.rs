@@ -613,8 +613,17 @@ impl Driver for LocalDriver {
                 if let Ok(code) = fs::read_to_string(&status_file) {
                     return Ok(Reconciled::Finished(migration_result(step, code.trim(), &base)));
                 }
-                let Ok(pid) = fs::read_to_string(&pid_file) else { return Ok(Reconciled::NotStarted) };
-                let alive = fs::metadata(format!("/proc/{}", pid.trim())).is_ok();
+                // No pid file does not prove it never started: a controller killed just after spawning
+                // the wrapper leaves a process that has not written its pid yet. Find it by its command
+                // line before declaring the step not started, or the migration would run twice.
+                let pid = match fs::read_to_string(&pid_file) {
+                    Ok(pid) => pid.trim().to_owned(),
+                    Err(_) => match wrapper_process(&base, &pid_file, Duration::from_secs(2)) {
+                        Some(pid) => pid,
+                        None => return Ok(Reconciled::NotStarted),
+                    },
+                };
+                let alive = !pid.is_empty() && fs::metadata(format!("/proc/{pid}")).is_ok();
                 if !alive {
                     return Ok(Reconciled::Finished(Event::StepFailed {
                         step,
@@ -631,8 +640,7 @@ impl Driver for LocalDriver {
                             let _ = tx.send(migration_result(step, code.trim(), &base));
                             return;
                         }
-                        if fs::metadata(format!("/proc/{}", pid.trim())).is_err() && fs::metadata(&status_file).is_err()
-                        {
+                        if fs::metadata(format!("/proc/{pid}")).is_err() && fs::metadata(&status_file).is_err() {
                             busy.busy.lock().expect("busy").remove(&step.tenant);
                             let _ = tx.send(Event::StepFailed {
                                 step,
@@ -648,6 +656,34 @@ impl Driver for LocalDriver {
             // Switching, checking health and rolling back converge on the same state when repeated.
             StepKind::Switch | StepKind::HealthCheck | StepKind::Rollback => Ok(Reconciled::NotStarted),
         }
+    }
+}
+
+/// The pid of the migration wrapper for `base`, if one runs or appears within `grace`: its pid file,
+/// or a process whose arguments include `base` (the wrapper's `$0`). The grace covers a wrapper forked
+/// just before its controller died, still between fork and exec.
+fn wrapper_process(base: &Path, pid_file: &Path, grace: Duration) -> Option<String> {
+    let wanted = base.as_os_str().as_encoded_bytes();
+    let deadline = std::time::Instant::now() + grace;
+    loop {
+        if let Ok(pid) = fs::read_to_string(pid_file)
+            && !pid.trim().is_empty()
+        {
+            return Some(pid.trim().to_owned());
+        }
+        let found = fs::read_dir("/proc").into_iter().flatten().filter_map(Result::ok).find_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            name.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+            let cmdline = fs::read(entry.path().join("cmdline")).ok()?;
+            cmdline.split(|b| *b == 0).any(|arg| arg == wanted).then_some(name)
+        });
+        if found.is_some() {
+            return found;
+        }
+        if std::time::Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -671,5 +707,33 @@ mod tests {
         assert!(!serves(r#"{"tenant":"surf-shack","code_version":"v1"}"#, &me, "v2"));
         assert!(serves(r#"{"version":"v2"}"#, &me, "v2"), "apps that do not name the tenant");
         assert!(serves(r#"ok "v2""#, &me, "v2"));
+    }
+
+    /// A wrapper that has not written its pid file yet is found by its arguments, so reconcile does
+    /// not take its migration for one never started; with no wrapper, nothing is found.
+    #[test]
+    fn a_migration_wrapper_without_a_pid_file_is_found_by_its_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("shop-b-migrate-v2-1");
+        let pid_file = base.with_extension("pid");
+        assert_eq!(wrapper_process(&base, &pid_file, Duration::from_millis(200)), None);
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg("sleep 5")
+            .arg(&base)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let found = wrapper_process(&base, &pid_file, Duration::from_secs(2));
+        // The shell and its sleep, as the group they are.
+        let group = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        assert_eq!(found, Some(child.id().to_string()));
+        // Its pid file, once written, is what counts.
+        fs::write(&pid_file, "4242\n").unwrap();
+        assert_eq!(wrapper_process(&base, &pid_file, Duration::ZERO), Some("4242".into()));
     }
 }

@@ -157,6 +157,63 @@ pub enum Fact {
     },
 }
 
+impl std::fmt::Display for Fact {
+    /// The fact in words, as `ringfence odoo diff` and the gates print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let module_of = |m: &Option<String>| m.as_ref().map(|m| format!(" (for {m})")).unwrap_or_default();
+        match self {
+            Fact::NoChange => write!(f, "no change"),
+            Fact::ConfigOnly => write!(f, "configuration only"),
+            Fact::ImageOnly => write!(f, "image only: no addon content changes"),
+            Fact::AssetsOnly => write!(f, "assets only: addons change under static/ only"),
+            Fact::ContentUnknown => write!(f, "addon content not compared (no previous addons given)"),
+            Fact::CodeChange { module: Some(m) } => write!(f, "{m}: code changes without an upgrade"),
+            Fact::CodeChange { module: None } => write!(f, "module code changes without an upgrade"),
+            Fact::ModuleAssets { module } => write!(f, "{module}: static/ changes only"),
+            Fact::ModuleUpgrade { module, from, to } => write!(
+                f,
+                "{module} upgraded{}",
+                match (from, to) {
+                    (Some(a), Some(b)) => format!(" {a} → {b}"),
+                    (None, Some(b)) => format!(" to {b}"),
+                    _ => String::new(),
+                }
+            ),
+            Fact::ModuleInstall { module } => write!(f, "{module} newly installed"),
+            Fact::ModuleAdded { module } => write!(f, "{module} new in the addons"),
+            Fact::ModuleRemoved { module } => write!(f, "{module} gone from the addons"),
+            Fact::CriticalDomain { module, domain } => write!(f, "{module} is in critical domain {domain}"),
+            Fact::MigrationScript { module, path } => write!(f, "migration script {module}/{path} runs"),
+            Fact::CriticalSchemaChange { file, line, table } => {
+                write!(f, "{file}:{line} changes the schema of critical table {table}")
+            }
+            Fact::CriticalDataChange { file, line, table } => {
+                write!(f, "{file}:{line} writes rows of critical table {table}")
+            }
+            Fact::LintFinding { rule, source, line, object } => write!(
+                f,
+                "{source}:{line}: lint {rule}{}",
+                object.as_ref().map(|o| format!(" on {o}")).unwrap_or_default()
+            ),
+            Fact::MissingModule { module } => write!(f, "{module} is missing: the upgrade would break"),
+            Fact::BlockedModule { module } => write!(f, "{module} cannot load"),
+            Fact::PythonDependency { module, name } => {
+                write!(f, "the image must newly provide Python package {name}{}", module_of(module))
+            }
+            Fact::BinDependency { module, name } => {
+                write!(f, "the image must newly provide program {name}{}", module_of(module))
+            }
+            Fact::RehearsalBlocking { measured, limit } => {
+                write!(f, "the rehearsal blocked others for {measured}, over the {limit} limit")
+            }
+            Fact::RehearsalDuration { measured, limit } => {
+                write!(f, "the rehearsal took {measured}, over the {limit} limit")
+            }
+            Fact::RehearsalErrors { errors } => write!(f, "the rehearsal reported {} error(s)", errors.len()),
+        }
+    }
+}
+
 /// One fact, the rule that matched it and the tier it gives.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -11,6 +11,8 @@ use ringfence_odoo::{AddonSet, InstalledModule, InstalledState, ModuleState, Ser
 use ringfence_pg::{PgBinaries, PgTarget, Secret};
 use serde_json::Value;
 
+use ringfence_risk::{RiskInput, RiskRules, classify, classify_release};
+
 use crate::Exit;
 use crate::cli::{OdooDiffArgs, OdooStrategy};
 use crate::table::Table;
@@ -103,6 +105,16 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
     let options = AnalysisOptions { series, image_modules: image.clone(), strategy, critical };
     let analysis = analyse(&tenant, old.as_ref(), &new, &installed, &options)?;
     let facts = &analysis.tenant;
+    // The risk tier these facts give under the default rules, and the facts that decide it.
+    let rules = RiskRules::default();
+    // One tenant, named by the arguments (as in the facts below): its label is left out.
+    let tenant_input = RiskInput { tenant: None, ..RiskInput::from(facts) };
+    let risk = match &analysis.release {
+        Some(release) => {
+            classify_release(&RiskInput::from(release), std::slice::from_ref(&tenant_input), &rules).overall()
+        }
+        None => classify(&tenant_input, &rules),
+    };
 
     if args.json {
         let mut value = serde_json::to_value(facts)?;
@@ -113,6 +125,7 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
         object.insert("series".into(), Value::from(args.series.clone()));
         object.insert("image_modules".into(), serde_json::to_value(&image)?);
         object.insert("release".into(), serde_json::to_value(&analysis.release)?);
+        object.insert("risk".into(), serde_json::to_value(&risk)?);
         println!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(if facts.safe_to_run { Exit::Success } else { Exit::Failed });
     }
@@ -212,6 +225,18 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
                 println!("release {label}: {}", list.join(", "));
             }
         }
+    }
+    println!("risk tier (default rules): {:?}", risk.tier);
+    // A fact found both release-wide and for the tenant is said once.
+    let mut said = BTreeSet::new();
+    let deciding: Vec<String> =
+        risk.deciding().map(|r| r.fact.to_string()).filter(|f| said.insert(f.clone())).collect();
+    for fact in &deciding {
+        println!("  because {fact}");
+    }
+    let lower = risk.reasons.iter().filter(|r| r.tier < risk.tier).count();
+    if lower > 0 {
+        println!("  ({lower} lower-tier facts in --json)");
     }
     Ok(if facts.safe_to_run { Exit::Success } else { Exit::Failed })
 }

@@ -228,6 +228,7 @@ fn odoo_diff_reports_upgrades_missing_modules_scripts_and_sql() {
     assert_eq!(names("install"), ["bridge", "helper_core", "new_helper"]);
     assert_eq!(v["missing"], serde_json::json!(["vanished_dep", "vanished_module"]));
     assert_eq!(v["blocked"], serde_json::json!(["gone_dep_user"]));
+    assert_eq!(v["risk"]["tier"], "critical", "missing modules break the upgrade: {}", v["risk"]);
     let scripts: Vec<&str> = v["scripts"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap()).collect();
     assert_eq!(
         scripts,
@@ -384,4 +385,17 @@ fn odoo_diff_with_the_checksum_strategy_upgrades_changed_content_only() {
     let touched: Vec<&str> =
         by_checksum["critical_domains_touched"].as_array().unwrap().iter().map(|m| m.as_str().unwrap()).collect();
     assert!(touched.contains(&"sale_shop_ext") && touched.contains(&"stock_untouched"), "{touched:?}");
+    // The risk tier these facts give, with the facts that decide it: scripts, critical domains and a
+    // new Python dependency are high; nothing here is critical.
+    assert_eq!(by_checksum["risk"]["tier"], "high", "{}", by_checksum["risk"]);
+    let rules: Vec<&str> = by_checksum["risk"]["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["tier"] == "high")
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
+    for rule in ["migrationScript", "criticalDomain", "pythonDependency"] {
+        assert!(rules.contains(&rule), "{rule} missing from {rules:?}");
+    }
 }
