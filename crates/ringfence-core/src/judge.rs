@@ -177,19 +177,22 @@ pub fn counted(sli: &Sli, window: Window<'_>) -> Option<Counted> {
 
 /// Measures `sli` over the windows, pooling them (sums of counter increases and of bucket increases).
 pub fn measure(sli: &Sli, windows: &[Window<'_>]) -> Reading {
-    if let Some(ratio) = &sli.ratio {
-        let errors: f64 = windows.iter().map(|w| increase(w.start.sum(&ratio.errors), w.end.sum(&ratio.errors))).sum();
-        let total: f64 = windows.iter().map(|w| increase(w.start.sum(&ratio.total), w.end.sum(&ratio.total))).sum();
+    let counts = windows.iter().filter_map(|w| counted(sli, *w));
+    if sli.ratio.is_some() {
+        let (errors, total) = counts.fold((0.0, 0.0), |(e, t), c| match c {
+            Counted::Ratio { errors, total } => (e + errors, t + total),
+            Counted::Histogram { .. } => (e, t),
+        });
         let value = (total > 0.0).then(|| (errors / total).min(1.0));
         return Reading { value, events: total, errors: Some(errors) };
     }
     if let Some(quantile) = &sli.quantile {
         let mut pooled: BTreeMap<Bound, f64> = BTreeMap::new();
-        for w in windows {
-            let start = w.start.buckets(&quantile.histogram);
-            for (bound, end_count) in w.end.buckets(&quantile.histogram) {
-                let start_count = start.get(&bound).copied().unwrap_or(0.0);
-                *pooled.entry(bound).or_insert(0.0) += increase(start_count, end_count);
+        for c in counts {
+            if let Counted::Histogram { bounds, cumulative } = c {
+                for (bound, count) in bounds.into_iter().zip(cumulative) {
+                    *pooled.entry(Bound(bound)).or_insert(0.0) += count;
+                }
             }
         }
         let events = pooled.get(&Bound(f64::INFINITY)).copied().unwrap_or(0.0);
