@@ -123,6 +123,8 @@ pub(crate) struct PolicyDoc {
     pub break_glass_approvals: Option<u32>,
     /// `judge`, when the spec outside the lists was valid.
     pub judge: Option<ringfence_core::model::JudgeSpec>,
+    /// `migration`, when the spec outside the lists was valid.
+    pub migration: Option<ringfence_core::model::MigrationSafety>,
     pub rings: Items<Ring>,
     /// Selectors of rings that could not be read as a whole (say, a bad duration), so ring membership
     /// is still known; indexed like `rings`.
@@ -311,6 +313,7 @@ fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
         concurrency: shell_policy.as_ref().map(|p| p.concurrency.clone()),
         break_glass_approvals: shell_policy.as_ref().map(|p| p.break_glass_approvals),
         judge: shell_policy.as_ref().map(|p| p.judge.clone()),
+        migration: shell_policy.as_ref().map(|p| p.migration.clone()),
         rings,
         salvaged_selectors,
         slis: items(spec, "slis", "name", errors),

@@ -394,6 +394,45 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
             );
         }
     }
+    if let Some(migration) = &policy.migration {
+        // PostgreSQL reads 0 as "no limit": a zero here would silently turn a guardrail off.
+        let zero = [
+            ("lockTimeout", migration.lock_timeout, "5s"),
+            ("statementTimeout", migration.statement_timeout, "30m"),
+            ("maxTransactionAge", migration.max_transaction_age, "5m"),
+            ("maxIdleInTransaction", migration.max_idle_in_transaction, "1m"),
+            ("maxBlocking", migration.max_blocking, "30s"),
+        ];
+        for (field, value, example) in zero {
+            if value.is_zero() {
+                report.at(
+                    Policy,
+                    &format!("spec.migration.{field}"),
+                    format!("migration.{field} must be longer than 0 (0 would switch the guardrail off)"),
+                    Some(format!("write a duration such as {example}, or leave it out for the default")),
+                );
+            }
+        }
+        if migration.retry.max_attempts == 0 {
+            report.at(
+                Policy,
+                "spec.migration.retry.maxAttempts",
+                "a migration needs at least one attempt".into(),
+                Some("set 1 to never retry, or more (5 by default)".into()),
+            );
+        }
+        if migration.retry.backoff > migration.retry.max_backoff {
+            report.at(
+                Policy,
+                "spec.migration.retry.backoff",
+                format!(
+                    "the first wait ({}) is longer than the longest wait allowed ({})",
+                    migration.retry.backoff, migration.retry.max_backoff
+                ),
+                Some("make backoff at most maxBackoff".into()),
+            );
+        }
+    }
     if policy.break_glass_approvals == Some(0) {
         report.at(
             Policy,

@@ -58,6 +58,8 @@ cases! {
     sli_without_limit,
     sli_measures,
     local_target_rules,
+    migration_guardrails,
+    migration_unknown_field,
     calendar_rules,
     release_rules,
     release_empty_command,

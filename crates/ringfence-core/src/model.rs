@@ -391,6 +391,108 @@ pub struct Policy {
     /// How many distinct approvers a break-glass exception needs to let a release into a freeze.
     #[serde(default = "default_break_glass_approvals")]
     pub break_glass_approvals: u32,
+    /// The guardrails every tenant's real migration runs under.
+    #[serde(default)]
+    pub migration: MigrationSafety,
+}
+
+/// The guardrails of a tenant's real migration: what must hold before it starts, the server-side
+/// time limits it runs under, how often it is retried when it times out waiting for a lock, and how
+/// long it may keep other sessions waiting before it is cancelled (and the tenant rolled back).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MigrationSafety {
+    /// `lock_timeout` of the migration's sessions: how long one statement may queue for a lock.
+    /// Short, because a queued ACCESS EXCLUSIVE request blocks every later query on the table.
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout: Duration,
+    /// `statement_timeout` of the migration's sessions.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout: Duration,
+    /// The migration does not start while the database has a transaction open longer than this.
+    #[serde(default = "default_max_transaction_age")]
+    pub max_transaction_age: Duration,
+    /// ... nor a session idle in transaction longer than this.
+    #[serde(default = "default_max_idle_in_transaction")]
+    pub max_idle_in_transaction: Duration,
+    /// Longest time the migration may keep another session waiting on its locks; the watchdog
+    /// cancels it past that, the step fails and the tenant is rolled back.
+    #[serde(default = "default_max_blocking")]
+    pub max_blocking: Duration,
+    /// Retries after a lock timeout or a refused start.
+    #[serde(default)]
+    pub retry: RetrySpec,
+}
+
+/// How a migration that timed out waiting for a lock, or could not start because of old
+/// transactions, is tried again: exponential backoff within a budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetrySpec {
+    /// Attempts in total, the first included.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the second attempt; doubles each time.
+    #[serde(default = "default_backoff")]
+    pub backoff: Duration,
+    /// Longest wait between two attempts.
+    #[serde(default = "default_max_backoff")]
+    pub max_backoff: Duration,
+    /// No attempt starts later than this after the first one.
+    #[serde(default = "default_retry_budget")]
+    pub budget: Duration,
+}
+
+fn default_lock_timeout() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_statement_timeout() -> Duration {
+    Duration::from_mins(30)
+}
+fn default_max_transaction_age() -> Duration {
+    Duration::from_mins(5)
+}
+fn default_max_idle_in_transaction() -> Duration {
+    Duration::from_mins(1)
+}
+fn default_max_blocking() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_max_attempts() -> u32 {
+    5
+}
+fn default_backoff() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_max_backoff() -> Duration {
+    Duration::from_mins(1)
+}
+fn default_retry_budget() -> Duration {
+    Duration::from_mins(10)
+}
+
+impl Default for MigrationSafety {
+    fn default() -> Self {
+        MigrationSafety {
+            lock_timeout: default_lock_timeout(),
+            statement_timeout: default_statement_timeout(),
+            max_transaction_age: default_max_transaction_age(),
+            max_idle_in_transaction: default_max_idle_in_transaction(),
+            max_blocking: default_max_blocking(),
+            retry: RetrySpec::default(),
+        }
+    }
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        RetrySpec {
+            max_attempts: default_max_attempts(),
+            backoff: default_backoff(),
+            max_backoff: default_max_backoff(),
+            budget: default_retry_budget(),
+        }
+    }
 }
 
 fn default_break_glass_approvals() -> u32 {
@@ -426,6 +528,7 @@ impl Default for Policy {
             expected_step_duration: default_step_duration(),
             concurrency: Concurrency::default(),
             break_glass_approvals: default_break_glass_approvals(),
+            migration: MigrationSafety::default(),
         }
     }
 }

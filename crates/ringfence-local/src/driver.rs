@@ -7,7 +7,11 @@
 //!   record is written beside the dump so a rollback after a controller crash can find it;
 //! - migrate: the release's migration command, run through a small shell wrapper that records its own
 //!   pid and, at the end, its exit status in files — so after a crash the driver can tell a migration
-//!   that finished, one still running and one that died, and never starts one twice;
+//!   that finished, one still running and one that died, and never starts one twice. It runs under
+//!   the policy's guardrails (`ringfence_pg::guard`): one migration per database (advisory lock), no
+//!   start while old or idle-in-transaction sessions are open, `lock_timeout`/`statement_timeout`
+//!   through `PGOPTIONS`, retries with backoff after a lock timeout or a refused start, and a watchdog
+//!   that cancels it when it keeps others waiting too long (the step fails; the tenant is rolled back);
 //! - switch: stop the tenant's process, start the new version's, wait until `/health` reports it, then
 //!   maintenance mode off;
 //! - health check: `/health` answers 200 with the new version;
@@ -30,9 +34,14 @@ use std::time::Duration;
 use jiff::Timestamp;
 use ringfence_core::engine::{Action, Event, StepId, StepKind, Verdict};
 use ringfence_core::judge::{Judgement, Scrape, Window, judge};
-use ringfence_core::model::{JudgeSpec, Sli, TenantId};
+use ringfence_core::model::{JudgeSpec, MigrationSafety, Sli, TenantId};
 use ringfence_judge::Arm;
+use ringfence_pg::PgError;
 use ringfence_pg::binaries::PgBinaries;
+use ringfence_pg::guard::{
+    AttemptOutcome, MigrationLock, MigrationTimeouts, PreflightLimits, RetryBudget, RetryDecision, Watchdog,
+    WatchdogPolicy, migration_application_name, preflight,
+};
 use ringfence_pg::restore::{RestorePoint, restore, take_restore_point, verify_restore_point};
 use ringfence_pg::target::PgTarget;
 use ringfence_runtime::{Driver, DriverError, Reconciled};
@@ -100,6 +109,8 @@ pub struct LocalFleet {
     pub health_timeout: Duration,
     /// PostgreSQL client programs.
     pub pg: PgBinaries,
+    /// The guardrails each migration runs under (the policy's `migration`).
+    pub migration: MigrationSafety,
 }
 
 impl Shared {
@@ -379,26 +390,165 @@ fn take(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, Stri
     Ok(serde_json::to_value(&point).expect("restore points serialise"))
 }
 
-/// Runs the migration through `sh`, which records its pid first and its exit status last, so a driver
-/// started after a crash can tell what became of it.
+/// The policy's guardrails in the terms of `ringfence_pg::guard`.
+struct Guardrails {
+    preflight: PreflightLimits,
+    timeouts: MigrationTimeouts,
+    retry: RetryBudget,
+    watchdog: WatchdogPolicy,
+}
+
+impl From<&MigrationSafety> for Guardrails {
+    fn from(m: &MigrationSafety) -> Self {
+        let d = |d: ringfence_core::Duration| Duration::from_millis(d.as_millis());
+        // Look at least four times within the allowed wait, so a cancel comes soon after it.
+        let interval = (d(m.max_blocking) / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
+        Guardrails {
+            preflight: PreflightLimits {
+                max_transaction_age: d(m.max_transaction_age),
+                max_idle_in_transaction: d(m.max_idle_in_transaction),
+            },
+            timeouts: MigrationTimeouts { lock_timeout: d(m.lock_timeout), statement_timeout: d(m.statement_timeout) },
+            retry: RetryBudget {
+                max_attempts: m.retry.max_attempts,
+                initial_backoff: d(m.retry.backoff),
+                max_backoff: d(m.retry.max_backoff),
+                total: d(m.retry.budget),
+            },
+            watchdog: WatchdogPolicy {
+                max_wait: d(m.max_blocking),
+                interval,
+                terminate_after: WatchdogPolicy::default().terminate_after,
+            },
+        }
+    }
+}
+
+/// Runs the migration under the policy's guardrails: holds the database's migration lock for the
+/// whole step, and per attempt checks for old transactions, runs the command with the timeouts in
+/// `PGOPTIONS` and its own application name while the watchdog watches, then decides from the
+/// attempt's log whether a lock timeout (or a refused start) earns another attempt.
+///
+/// Every attempt goes through `sh`, which records its pid first and its exit status last, so a driver
+/// started after a crash can tell what became of it. Before a retry, the failed attempt's status file
+/// is moved aside: a status file always belongs to the latest attempt.
 fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_json::Value, String> {
     let command = fill(&shared.release().migration, &vars(shared, tenant, &shared.release().version));
+    let guard = Guardrails::from(&shared.fleet.migration);
+    let (pg, target, database) = (&shared.fleet.pg, &tenant.target, tenant.database.as_str());
+    let step_name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let application_name = migration_application_name(&step_name);
+    let log = base.with_extension("log");
+    let lock = MigrationLock::acquire(pg, target, database).map_err(|e| e.to_string())?;
+    let first = std::time::Instant::now();
+    let mut attempts = Vec::new();
+    for attempt in 1.. {
+        let (outcome, record) = match preflight(pg, target, database, guard.preflight) {
+            Err(refused @ PgError::PreflightRefused { .. }) => {
+                // Old sessions may end on their own: a refused start is retried like a lock timeout.
+                (AttemptOutcome::LockTimeout, json!({ "attempt": attempt, "refused": refused.to_string() }))
+            }
+            Err(e) => return Err(e.to_string()),
+            Ok(checked) => {
+                let watchdog = Watchdog::start(pg, target, database, &application_name, guard.watchdog)
+                    .map_err(|e| format!("cannot start the migration watchdog: {e}"))?;
+                let log_start = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+                let started = std::time::Instant::now();
+                let status = run_wrapper(base, &command, target, &guard.timeouts.environment(&application_name));
+                let seconds = started.elapsed().as_secs_f64();
+                let watched = watchdog.stop();
+                let status = status?;
+                let output = read_from(&log, log_start);
+                let mut record = json!({
+                    "attempt": attempt, "seconds": seconds, "exit": status.to_string(),
+                    "oldestTransactionSecs": checked.oldest_transaction_secs,
+                });
+                match &watched {
+                    Ok(report) => {
+                        record["watchdog"] = serde_json::to_value(report).unwrap_or_default();
+                        if let Some(cancel) = report.interventions.first().filter(|_| !status.success()) {
+                            let w = &cancel.waiter;
+                            return Err(format!(
+                                "the watchdog {} the migration's backend {}: it kept pid {} ({:?}) waiting {:.1}s for {} on {}, longer than the policy's maxBlocking of {:?}; log: {}",
+                                match cancel.action {
+                                    ringfence_pg::guard::WatchdogAction::Cancel => "cancelled",
+                                    ringfence_pg::guard::WatchdogAction::Terminate => "terminated",
+                                },
+                                cancel.migration_pid,
+                                w.pid,
+                                w.application_name,
+                                w.waited_secs,
+                                w.mode.as_deref().unwrap_or("a lock"),
+                                w.relation.as_deref().unwrap_or("a relation"),
+                                guard.watchdog.max_wait,
+                                log.display()
+                            ));
+                        }
+                    }
+                    // The migration ran; only the watch over it broke. Say so, but judge by its exit.
+                    Err(e) => record["watchdogError"] = json!(e.to_string()),
+                }
+                (AttemptOutcome::from_exit(status.success(), &output), record)
+            }
+        };
+        attempts.push(record);
+        match guard.retry.decide(attempt, first.elapsed(), outcome) {
+            RetryDecision::Done => {
+                lock.release().map_err(|e| format!("the migration succeeded but its lock was not released: {e}"))?;
+                return Ok(json!({
+                    "command": command,
+                    "seconds": first.elapsed().as_secs_f64(),
+                    "log": log.display().to_string(),
+                    "applicationName": application_name,
+                    "attempts": attempts,
+                }));
+            }
+            RetryDecision::RetryAfter(wait) => {
+                let status = PathBuf::from(format!("{}.status", base.display()));
+                let _ = fs::rename(&status, format!("{}.status.attempt-{attempt}", base.display()));
+                let _ = fs::remove_file(format!("{}.pid", base.display()));
+                std::thread::sleep(wait);
+            }
+            RetryDecision::GiveUp { reason } => {
+                let last = attempts.last().cloned().unwrap_or_default();
+                let why = last.get("refused").and_then(|r| r.as_str()).map(str::to_owned);
+                return Err(match why {
+                    Some(refused) => format!("the migration was never started: {refused} ({reason})"),
+                    None => format!(
+                        "migration `{}` failed after {attempt} attempt(s): {reason}; log: {}",
+                        command.join(" "),
+                        log.display()
+                    ),
+                });
+            }
+        }
+    }
+    unreachable!("the attempt loop returns")
+}
+
+/// Runs one attempt through the recording wrapper, with `env` added.
+fn run_wrapper(
+    base: &Path,
+    command: &[String],
+    target: &PgTarget,
+    env: &[(String, String)],
+) -> Result<std::process::ExitStatus, String> {
     let script = r#"echo $$ > "$0.pid"; "$@" >> "$0.log" 2>&1; code=$?; echo $code > "$0.status.tmp"; mv "$0.status.tmp" "$0.status"; exit $code"#;
     let mut cmd = Command::new("sh");
     // A process group of its own: a Ctrl-C at the controller's terminal must not kill a migration
     // half-way; it finishes, and the next controller reads its exit status.
-    cmd.arg("-c").arg(script).arg(base).args(&command).stdin(Stdio::null()).process_group(0);
-    if let Some(password) = &tenant.target.password {
+    cmd.arg("-c").arg(script).arg(base).args(command).stdin(Stdio::null()).process_group(0);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    if let Some(password) = &target.password {
         cmd.env("PGPASSWORD", password.expose());
     }
-    let started = std::time::Instant::now();
-    let status = cmd.status().map_err(|e| format!("cannot run the migration: {e}"))?;
-    let log = base.with_extension("log");
-    if status.success() {
-        Ok(json!({ "command": command, "seconds": started.elapsed().as_secs_f64(), "log": log.display().to_string() }))
-    } else {
-        Err(format!("migration `{}` exited with {status}; log: {}", command.join(" "), log.display()))
-    }
+    cmd.status().map_err(|e| format!("cannot run the migration: {e}"))
+}
+
+/// What was appended to `path` from byte `offset` on (lossy: a log is for people).
+fn read_from(path: &Path, offset: u64) -> String {
+    let bytes = fs::read(path).unwrap_or_default();
+    String::from_utf8_lossy(bytes.get(offset as usize..).unwrap_or_default()).into_owned()
 }
 
 fn health(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, String> {

@@ -22,18 +22,26 @@ pub use driver::{AppCommands, LocalDriver, LocalFleet, LocalRelease, LocalTenant
 pub fn free_ports(n: usize) -> Result<Vec<u16>, LocalError> {
     const LOW: u32 = 20_000;
     const HIGH: u32 = 32_000;
+    // Where the next call starts looking: spread by process id across processes, and moved past the
+    // ports already handed out within this one, so two callers in one process (tests on threads)
+    // never get the same port before either has bound it.
+    static CURSOR: std::sync::Mutex<Option<u32>> = std::sync::Mutex::new(None);
     let span = HIGH - LOW;
-    let start = (std::process::id() * 7919) % span;
+    let mut cursor = CURSOR.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let start = *cursor.get_or_insert_with(|| std::process::id().wrapping_mul(7919) % span);
     let mut ports = Vec::with_capacity(n);
+    let mut next = start;
     for k in 0..span {
         if ports.len() == n {
             break;
         }
         let port = (LOW + (start + k) % span) as u16;
+        next = (start + k + 1) % span;
         if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
             ports.push(port);
         }
     }
+    *cursor = Some(next);
     if ports.len() < n {
         return Err(LocalError::Config(format!("only {} free loopback ports between {LOW} and {HIGH}", ports.len())));
     }

@@ -259,6 +259,7 @@ fn generate_config(rng: &mut SmallRng, start: Timestamp) -> Config {
             max_unavailable_percent: rng.random_bool(0.3).then(|| rng.random_range(10..60)),
         },
         break_glass_approvals: 2,
+        migration: Default::default(),
     };
     let break_glass = rng.random_bool(0.1).then(|| BreakGlass {
         reason: "payment provider outage: the fix cannot wait for the freeze".into(),

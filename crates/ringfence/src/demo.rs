@@ -122,6 +122,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         scrape_interval: Duration::from_secs(2),
         health_timeout: Duration::from_secs(30),
         pg: pg.clone(),
+        migration: config.policy.migration.clone(),
     };
     let local_release = |r: &DemoRelease| LocalRelease {
         version: r.version.into(),

@@ -121,6 +121,7 @@ fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDrive
         scrape_interval: target.scrape_interval.into(),
         health_timeout: target.health_timeout.into(),
         pg: PgBinaries::locate(None)?,
+        migration: config.policy.migration.clone(),
     };
     let local_release = LocalRelease {
         version: release.version.clone(),

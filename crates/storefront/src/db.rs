@@ -19,13 +19,27 @@ use crate::StorefrontError;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Parses a `postgres://` URL or a `host=... dbname=...` connection string.
+///
+/// Like libpq (and so like Odoo through psycopg2), `PGAPPNAME` and `PGOPTIONS` from the environment
+/// apply when the URL does not set them: Ringfence runs migrations with its `lock_timeout`,
+/// `statement_timeout` and an application name of its own that way, and its watchdog finds the
+/// migration's sessions by that name.
 pub fn parse_url(url: &str) -> Result<Config, StorefrontError> {
     let mut config: Config = url.parse().map_err(StorefrontError::DatabaseUrl)?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     if config.get_application_name().is_none() {
-        config.application_name("storefront");
+        match std::env::var("PGAPPNAME") {
+            Ok(name) if !name.is_empty() => config.application_name(&name),
+            _ => config.application_name("storefront"),
+        };
+    }
+    if config.get_options().is_none()
+        && let Ok(options) = std::env::var("PGOPTIONS")
+        && !options.is_empty()
+    {
+        config.options(&options);
     }
     Ok(config)
 }
