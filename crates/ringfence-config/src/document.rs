@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ringfence_core::model::FreezeSpec;
+use ringfence_core::model::User;
 use ringfence_core::{Cluster, Fleet, LocalTarget, Policy, Pool, Release, Ring, Selector, Sli, Tenant};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -33,12 +34,19 @@ pub enum DocumentKind {
     Release,
     /// How tenants run on this machine (the local process driver).
     LocalTarget,
+    /// The people who submit, approve and start releases, with their roles.
+    Users,
 }
 
 impl DocumentKind {
     /// All kinds, in the order they are listed to users.
-    pub const ALL: [DocumentKind; 4] =
-        [DocumentKind::Fleet, DocumentKind::Policy, DocumentKind::Release, DocumentKind::LocalTarget];
+    pub const ALL: [DocumentKind; 5] = [
+        DocumentKind::Fleet,
+        DocumentKind::Policy,
+        DocumentKind::Release,
+        DocumentKind::LocalTarget,
+        DocumentKind::Users,
+    ];
 
     /// The spelling used in `kind:`.
     pub fn as_str(self) -> &'static str {
@@ -47,6 +55,7 @@ impl DocumentKind {
             DocumentKind::Policy => "Policy",
             DocumentKind::Release => "Release",
             DocumentKind::LocalTarget => "LocalTarget",
+            DocumentKind::Users => "Users",
         }
     }
 }
@@ -142,6 +151,8 @@ pub(crate) enum Spec {
     Release(Option<Box<Release>>),
     /// `None` when the target could not be read.
     LocalTarget(Option<Box<LocalTarget>>),
+    /// The users that could be read.
+    Users(Items<User>),
 }
 
 /// One document of a configuration, read as far as possible.
@@ -233,9 +244,24 @@ pub(crate) fn read(file: &Path, root: Node, out: &mut Vec<Diagnostic>) -> Option
                 None
             }
         }),
+        DocumentKind::Users => Spec::Users(read_users(spec_node, &mut errors)),
     };
     out.extend(errors.into_iter().map(|e| diagnostic(file, e)));
     Some(Document { kind, name: envelope.metadata.name, kind_pos: value_pos("kind"), spec, root })
+}
+
+fn read_users(spec: &Node, errors: &mut Vec<DeError>) -> Items<User> {
+    // The spec holds nothing but the list; reading the emptied shell rejects unknown fields there.
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read item by item below; declared so the shell is checked
+    struct UsersShell {
+        users: Vec<User>,
+    }
+    if let Err(e) = from_node::<UsersShell>(&shell(spec, &["users"]), "spec") {
+        errors.push(e);
+    }
+    items(spec, "users", "name", errors)
 }
 
 /// The spec with the given lists emptied, so the rest of it can be checked without them.

@@ -163,7 +163,11 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         Some(Spec::LocalTarget(t)) => t.as_deref(),
         _ => None,
     };
-    out.extend(validate::check(&validate::Input { fleet, policy, release, local_target, index: &index }));
+    let users = match spec(DocumentKind::Users) {
+        Some(Spec::Users(u)) => Some(u),
+        _ => None,
+    };
+    out.extend(validate::check(&validate::Input { fleet, policy, release, local_target, users, index: &index }));
 
     if !out.is_empty() {
         // Read order is file order already; sorting by place also orders the semantic findings.
@@ -176,6 +180,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let mut policy = None;
     let mut release = None;
     let mut local_target = None;
+    let mut users = Vec::new();
     for (_, (_, doc)) in chosen {
         match doc.spec {
             Spec::Fleet(f) => {
@@ -201,12 +206,13 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
             }
             Spec::Release(r) => release = r.map(|r| *r),
             Spec::LocalTarget(t) => local_target = t.map(|t| *t),
+            Spec::Users(u) => users = u.values(),
         }
     }
     let (Some(fleet), Some(policy)) = (fleet, policy) else {
         unreachable!("a missing Fleet or Policy is reported above")
     };
-    Ok(Loaded { config: Config { fleet, policy, release, local_target }, files, names, index })
+    Ok(Loaded { config: Config { fleet, policy, release, local_target, users }, files, names, index })
 }
 
 /// The YAML files to read: `path` itself, or every `*.yaml`/`*.yml` below it sorted by path, skipping

@@ -25,12 +25,23 @@ pub(crate) struct Input<'a> {
     pub policy: Option<&'a PolicyDoc>,
     pub release: Option<&'a Release>,
     pub local_target: Option<&'a LocalTarget>,
+    pub users: Option<&'a crate::document::Items<ringfence_core::model::User>>,
     pub index: &'a SourceIndex,
 }
 
 /// Runs every rule and returns every violation.
 pub(crate) fn check(input: &Input<'_>) -> Vec<Diagnostic> {
     let mut report = Report { index: input.index, out: Vec::new() };
+    if let Some(users) = input.users {
+        // An approval names its user: two entries of one name would make "who approved" ambiguous.
+        report.duplicates(
+            DocumentKind::Users,
+            "user",
+            "users",
+            "name",
+            users.ok.iter().map(|(i, u)| (*i, u.name.as_str())),
+        );
+    }
     if let Some(fleet) = input.fleet {
         check_fleet(fleet, &mut report);
     }

@@ -60,6 +60,7 @@ cases! {
     local_target_rules,
     migration_guardrails,
     migration_unknown_field,
+    users_rules,
     calendar_rules,
     release_rules,
     release_empty_command,

@@ -24,7 +24,8 @@ fn the_example_is_valid() {
     }
     let release = config.release.as_ref().expect("the example has a release");
     assert!(release.image_is_pinned());
-    assert_eq!(loaded.files.len(), 3);
+    assert_eq!(loaded.files.len(), 4);
+    assert!(config.users.iter().any(|u| u.name == "malik.benali" && u.roles.contains(&"release-manager".to_owned())));
     assert_eq!(loaded.names[&DocumentKind::Fleet], "retail-eu");
 
     // The index points later crates at the right line: the first tenant's time zone.

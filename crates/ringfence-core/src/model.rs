@@ -49,6 +49,23 @@ pub struct Config {
     pub release: Option<Release>,
     /// How tenants run on this machine, for the local process driver.
     pub local_target: Option<LocalTarget>,
+    /// The people who may submit, approve and start releases, with their roles.
+    pub users: Vec<User>,
+}
+
+/// A person known to Ringfence, from the configuration's `Users` document: who may approve what is
+/// decided by the gate policy from their roles.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct User {
+    /// The identity given with `--as`, e.g. `camille.roux`.
+    pub name: String,
+    /// Where to reach them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Roles such as `release-manager`, `head-of-ops`, `dba`.
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// How the local process driver runs tenants on this machine (the embedded default deployment target):

@@ -275,5 +275,11 @@ fn generate_config(rng: &mut SmallRng, start: Timestamp) -> Config {
         risk: Some(*pick(rng, &[RiskTier::Low, RiskTier::Medium, RiskTier::High, RiskTier::Critical])),
         break_glass,
     };
-    Config { fleet: Fleet { clusters, pools, tenants }, policy, release: Some(release), local_target: None }
+    Config {
+        fleet: Fleet { clusters, pools, tenants },
+        policy,
+        release: Some(release),
+        local_target: None,
+        users: vec![],
+    }
 }
