@@ -193,13 +193,13 @@ impl Keyring {
         self.keys.iter().find(|k| k.key.verifies(message, signature))
     }
 
-    /// "no trusted key" or "none of the N trusted keys (a, b)", for problems.
+    /// "any of the 2 trusted keys (a, b)", or why there is none, to follow "does not verify under".
     pub(crate) fn describe(&self) -> String {
         if self.keys.is_empty() {
-            return "no key is trusted (the keyring is empty)".into();
+            return "any trusted key: the keyring is empty, configure the release signing public keys".into();
         }
         let ids: Vec<&str> = self.keys.iter().map(|k| k.id.as_str()).collect();
-        format!("none of the {} trusted keys ({})", ids.len(), ids.join(", "))
+        format!("any of the {} trusted keys ({})", ids.len(), ids.join(", "))
     }
 }
 
