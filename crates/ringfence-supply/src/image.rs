@@ -4,12 +4,13 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::SupplyError;
 
-/// A parsed image reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A parsed image reference. Pinned means the same as `ringfence_core::model::image_digest`: sha256 and
+/// 64 lowercase hex digits. Not `Deserialize`: build it with [`ImageRef::parse`], which validates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageRef {
     /// Registry and path as written, e.g. `ghcr.io/acme/odoo` (no tag, no digest).

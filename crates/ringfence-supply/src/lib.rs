@@ -19,6 +19,21 @@
 //! `verified: false` and a `problem` saying exactly what; only input that cannot be read (missing file,
 //! bad base64, PEM or JSON, an unknown report format) is a [`SupplyError`], naming the file.
 //!
+//! ```
+//! use ringfence_supply::{Algorithm, ImageRef, Keyring, SigningKey, sign, verify_image_signature};
+//!
+//! let image = ImageRef::parse(
+//!     "ghcr.io/acme/odoo:17.0@sha256:4f6a1d2c9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29",
+//! )?;
+//! let key = SigningKey::generate(Algorithm::EcdsaP256)?;
+//! let signature = sign::sign_image(&key, &image)?; // what the release pipeline exports
+//! let keys = Keyring::new(vec![key.trusted_key("release")]); // `Keyring::load` reads PEM files
+//! let evidence = verify_image_signature(&signature, &image, &keys);
+//! assert!(evidence.verified);
+//! assert_eq!(serde_json::to_string(&evidence)?, r#"{"verified":true,"keyId":"release","problem":null}"#);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! Not here: network access of any kind (no OCI registry fetching of `.sig`/`.att` tags, no Rekor or
 //! Fulcio, no keyless verification: the pipeline exports signatures and attestations as files), policy
 //! decisions (thresholds, which keys or builders a tenant tier requires), the clock and the audit trail.

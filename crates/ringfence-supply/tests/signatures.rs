@@ -403,3 +403,24 @@ fn envelope_with_bad_base64_is_an_error_naming_the_file() {
     assert!(matches!(err, SupplyError::Base64 { field: "signatures[].sig", .. }), "{err}");
     assert!(err.to_string().starts_with(&path.display().to_string()));
 }
+
+#[test]
+fn cosign_payload_as_cosign_writes_it_verifies() {
+    // `cosign sign --output-payload` writes compact JSON with `"optional":null`.
+    let payload = format!(
+        r#"{{"critical":{{"identity":{{"docker-reference":"ghcr.io/acme/odoo"}},"image":{{"docker-manifest-digest":"{DIGEST}"}},"type":"cosign container image signature"}},"optional":null}}"#
+    );
+    let key = key(Algorithm::EcdsaP256);
+    let sig = sign_payload(&key, payload.into_bytes());
+    let evidence = verify_image_signature(&sig, &image(DIGEST), &keyring(&key));
+    assert!(evidence.verified, "{:?}", evidence.problem);
+}
+
+#[test]
+fn public_keys_with_crlf_line_endings_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key(Algorithm::Ed25519);
+    let path = dir.path().join("windows.pub");
+    std::fs::write(&path, key.public_key().to_pem().replace('\n', "\r\n")).unwrap();
+    assert_eq!(TrustedKey::load(&path).unwrap().key(), &key.public_key());
+}
