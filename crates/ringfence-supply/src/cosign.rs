@@ -167,3 +167,32 @@ pub fn verify_image_signature(signature: &CosignSignature, image: &ImageRef, key
     }
     SignatureEvidence { verified: true, key_id: key_id.map(str::to_owned), problem: None }
 }
+
+/// Checks several signatures of the same image (an image may carry one per signer or per pipeline
+/// run): the first that verifies wins. Otherwise the evidence of a signature that verified under a
+/// trusted key but names something else is the more useful explanation, so it is preferred.
+pub fn verify_image_signatures(signatures: &[CosignSignature], image: &ImageRef, keys: &Keyring) -> SignatureEvidence {
+    let mut refusals = Vec::with_capacity(signatures.len());
+    for signature in signatures {
+        let evidence = verify_image_signature(signature, image, keys);
+        if evidence.verified {
+            return evidence;
+        }
+        refusals.push(evidence);
+    }
+    let count = refusals.len();
+    let best = refusals.iter().position(|e| e.key_id.is_some()).unwrap_or(0);
+    match refusals.into_iter().nth(best) {
+        None => SignatureEvidence {
+            verified: false,
+            key_id: None,
+            problem: Some(format!("image {image} has no signature to check")),
+        },
+        Some(only) if count == 1 => only,
+        Some(mut evidence) => {
+            let problem = evidence.problem.take().unwrap_or_default();
+            evidence.problem = Some(format!("none of the {count} signatures is valid for the image; e.g. {problem}"));
+            evidence
+        }
+    }
+}

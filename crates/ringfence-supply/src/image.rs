@@ -141,7 +141,8 @@ fn check_repository(repository: &str) -> Result<(), String> {
         };
         if !ok {
             return Err(format!(
-                "repository component {component:?} may only hold lowercase letters, digits and . _ - (starting with a letter or digit)"
+                "repository component {component:?} may only hold lowercase letters, digits and . _ - \
+                 (starting with a letter or digit)"
             ));
         }
     }

@@ -6,7 +6,8 @@
 //!
 //! - `image`: [`ImageRef`] — `registry/repo[:tag][@sha256:<hex>]`, [`ImageRef::is_pinned`].
 //! - `keys`: [`TrustedKey`], [`Keyring`] — ECDSA P-256 and Ed25519 public keys in SPKI PEM.
-//! - `cosign`: [`CosignSignature`], [`verify_image_signature`] — cosign simple signing, on-disk layout
+//! - `cosign`: [`CosignSignature`], [`verify_image_signature`] (or [`verify_image_signatures`] for several)
+//!   — cosign simple signing, on-disk layout
 //!   documented there.
 //! - `dsse` and `provenance`: [`Envelope`], [`pae`], [`verify_provenance`] — in-toto Statement v1 with an
 //!   SLSA provenance v1 predicate in a DSSE envelope.
@@ -49,7 +50,9 @@ mod provenance;
 pub mod sign;
 mod vuln;
 
-pub use cosign::{CosignSignature, PAYLOAD_FILE, SIGNATURE_FILE, SIMPLE_SIGNING_TYPE, verify_image_signature};
+pub use cosign::{
+    CosignSignature, PAYLOAD_FILE, SIGNATURE_FILE, SIMPLE_SIGNING_TYPE, verify_image_signature, verify_image_signatures,
+};
 pub use dsse::{Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, pae};
 pub use error::SupplyError;
 pub use evidence::{ProvenanceEvidence, SignatureEvidence, TestEvidence, VulnerabilityEvidence};

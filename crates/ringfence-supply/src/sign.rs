@@ -1,6 +1,6 @@
-//! Signing: the producer side of what [`crate::cosign`] and [`crate::provenance`] verify, for tests and
-//! for a `ringfence sign` command. Keys are PKCS#8 PEM private keys (`-----BEGIN PRIVATE KEY-----`);
-//! cosign's own encrypted key format is not read.
+//! Signing: the producer side of what [`crate::verify_image_signature`] and
+//! [`crate::verify_provenance`] check, for tests and for a `ringfence sign` command. Keys are PKCS#8
+//! PEM private keys (`-----BEGIN PRIVATE KEY-----`); cosign's own encrypted key format is not read.
 //!
 //! Signatures come out exactly as the verifiers expect them: ECDSA P-256 as ASN.1 DER over SHA-256 of
 //! the message (RFC 6979 deterministic nonces), Ed25519 over the message.

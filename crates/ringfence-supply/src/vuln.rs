@@ -206,8 +206,8 @@ impl VulnerabilityReport {
         } else {
             Err(SupplyError::format(
                 path,
-                "is neither a Trivy report (top-level \"Results\"/\"SchemaVersion\") nor a Grype report (top-level \"matches\"); \
-                 scan with `trivy image --format json` or `grype -o json`",
+                "is neither a Trivy report (top-level \"Results\"/\"SchemaVersion\") \
+                 nor a Grype report (top-level \"matches\"); scan with `trivy image --format json` or `grype -o json`",
             ))
         }
     }

@@ -6,7 +6,7 @@ use ringfence_supply::sign::{
 };
 use ringfence_supply::{
     Algorithm, CosignSignature, Envelope, IN_TOTO_PAYLOAD_TYPE, ImageRef, Keyring, SigningKey, SupplyError, TrustedKey,
-    pae, verify_image_signature, verify_provenance,
+    pae, verify_image_signature, verify_image_signatures, verify_provenance,
 };
 
 const DIGEST: &str = "sha256:4f6a1d2c9e8b7a6f5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a29";
@@ -423,4 +423,29 @@ fn public_keys_with_crlf_line_endings_load() {
     let path = dir.path().join("windows.pub");
     std::fs::write(&path, key.public_key().to_pem().replace('\n', "\r\n")).unwrap();
     assert_eq!(TrustedKey::load(&path).unwrap().key(), &key.public_key());
+}
+
+#[test]
+fn several_signatures_one_good_is_enough() {
+    let key = key(Algorithm::EcdsaP256);
+    let stranger = sign_image(&SigningKey::generate(Algorithm::Ed25519).unwrap(), &image(DIGEST)).unwrap();
+    let other_image = sign_image(&key, &image(OTHER_DIGEST)).unwrap();
+    let good = sign_image(&key, &image(DIGEST)).unwrap();
+
+    let evidence =
+        verify_image_signatures(&[stranger.clone(), other_image.clone(), good], &image(DIGEST), &keyring(&key));
+    assert!(evidence.verified, "{:?}", evidence.problem);
+
+    // With no good one, the signature by a trusted key explains more than the stranger's.
+    let evidence = verify_image_signatures(&[stranger, other_image], &image(DIGEST), &keyring(&key));
+    assert!(!evidence.verified);
+    assert_eq!(evidence.key_id.as_deref(), Some("release"));
+    let text = problem(evidence.problem);
+    assert!(
+        text.starts_with("none of the 2 signatures is valid for the image; e.g. the signature is for digest"),
+        "{text}"
+    );
+
+    let evidence = verify_image_signatures(&[], &image(DIGEST), &keyring(&key));
+    assert!(problem(evidence.problem).ends_with("has no signature to check"));
 }
