@@ -26,7 +26,8 @@ pub const PAYLOAD_FILE: &str = "payload.json";
 /// See [`PAYLOAD_FILE`].
 pub const SIGNATURE_FILE: &str = "signature";
 
-/// A payload and the raw signature bytes over it, as exported from cosign.
+/// A payload and the raw signature bytes over it, as exported from cosign: a directory with
+/// [`PAYLOAD_FILE`] and [`SIGNATURE_FILE`] (base64), or a JSON bundle `{"payload", "signature"}` (both base64).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CosignSignature {
     /// The exact signed bytes: any re-serialisation would break the signature.

@@ -7,8 +7,7 @@
 //! - `image`: [`ImageRef`] — `registry/repo[:tag][@sha256:<hex>]`, [`ImageRef::is_pinned`].
 //! - `keys`: [`TrustedKey`], [`Keyring`] — ECDSA P-256 and Ed25519 public keys in SPKI PEM.
 //! - `cosign`: [`CosignSignature`], [`verify_image_signature`] (or [`verify_image_signatures`] for several)
-//!   — cosign simple signing, on-disk layout
-//!   documented there.
+//!   — cosign simple signing; the on-disk layout is documented on [`CosignSignature`].
 //! - `dsse` and `provenance`: [`Envelope`], [`pae`], [`verify_provenance`] — in-toto Statement v1 with an
 //!   SLSA provenance v1 predicate in a DSSE envelope.
 //! - `vuln`: [`VulnerabilityReport`] — Trivy or Grype JSON, detected, de-duplicated, counted.
