@@ -815,11 +815,7 @@ impl Engine {
                 // (`ringfence plan` reports this before a release starts). Waiting on would hold the
                 // release forever without saying so; pause it for an operator, who can change the
                 // calendar and resume. Tenants in flight carry on.
-                let why = format!(
-                    "tenant {id} finds no slot within {}: none of its windows fits {} outside the freezes",
-                    self.governance.horizon,
-                    self.governance.step_duration(&id)
-                );
+                let why = self.governance.no_slot_reason(&id);
                 out.push(audit(ENGINE, "tenant.no-slot", Some(&id), json!({ "why": why })));
                 out.push(audit(ENGINE, "release.paused", None, json!({ "why": why })));
                 self.paused = true;

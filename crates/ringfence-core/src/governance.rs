@@ -66,6 +66,11 @@ pub struct GovernanceSpec {
     /// Windows per tenant; tenants without an entry may be changed at any time.
     #[serde(default)]
     pub windows: BTreeMap<TenantId, TenantWindows>,
+    /// Tenants that may be changed only inside a maintenance window, even when they have none (then
+    /// they find no slot), with why: their rehearsal predicts blocking above the policy's limit for
+    /// the release's tier.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub window_required: BTreeMap<TenantId, String>,
     /// Each tenant's pool, for pool-scoped freezes.
     #[serde(default)]
     pub pools: BTreeMap<TenantId, String>,
@@ -163,6 +168,7 @@ impl GovernanceSpec {
             expected_step: policy.expected_step_duration,
             step_by_tenant: BTreeMap::new(),
             windows,
+            window_required: BTreeMap::new(),
             pools,
             freezes: policy.freezes.clone(),
             break_glass: release.and_then(|r| r.break_glass.clone()).map(|b| (b, policy.break_glass_approvals)),
@@ -224,6 +230,7 @@ impl GovernanceSpec {
             expected_step: self.expected_step,
             step_by_tenant: self.step_by_tenant.clone(),
             windows,
+            window_required: self.window_required.clone(),
             pools: self.pools.clone(),
             calendar: Calendar::new(freezes),
             break_glass,
@@ -248,6 +255,8 @@ pub struct Governance {
     pub step_by_tenant: BTreeMap<TenantId, Duration>,
     /// Windows per tenant; none means any time.
     pub windows: BTreeMap<TenantId, Vec<MaintenanceWindow>>,
+    /// Tenants that may start only inside a window, with why (see [`GovernanceSpec::window_required`]).
+    pub window_required: BTreeMap<TenantId, String>,
     /// Each tenant's pool.
     pub pools: BTreeMap<TenantId, String>,
     /// The freezes.
@@ -268,6 +277,7 @@ impl Default for Governance {
             expected_step: Duration::from_mins(30),
             step_by_tenant: BTreeMap::new(),
             windows: BTreeMap::new(),
+            window_required: BTreeMap::new(),
             pools: BTreeMap::new(),
             calendar: Calendar::default(),
             break_glass: None,
@@ -278,6 +288,22 @@ impl Default for Governance {
 }
 
 impl Governance {
+    /// Why `tenant` finds no slot when it finds none: the reason it must wait for a window it lacks,
+    /// or its windows never fitting its steps outside the freezes within the horizon.
+    pub fn no_slot_reason(&self, tenant: &TenantId) -> String {
+        match (self.window_required.get(tenant), self.windows.get(tenant).is_some_and(|w| !w.is_empty())) {
+            (Some(why), false) => format!(
+                "tenant {tenant} may be changed only inside a maintenance window ({why}), and it has none: \
+                 give it (or its pool) maintenanceWindows"
+            ),
+            _ => format!(
+                "tenant {tenant} finds no slot within {}: none of its windows fits {} outside the freezes",
+                self.horizon,
+                self.step_duration(tenant)
+            ),
+        }
+    }
+
     /// How long `tenant`'s steps are expected to take: what must fit in its window.
     pub fn step_duration(&self, tenant: &TenantId) -> Duration {
         self.step_by_tenant.get(tenant).copied().unwrap_or(self.expected_step)
@@ -294,6 +320,8 @@ impl Governance {
         }
         let step = self.step_duration(tenant);
         match self.windows.get(tenant).map(Vec::as_slice) {
+            // Required to wait for a window it does not have: never, until an operator gives it one.
+            None | Some([]) if self.window_required.contains_key(tenant) => None,
             None | Some([]) => self.calendar.next_unfrozen(from, step, &base),
             Some(windows) => windows
                 .iter()
@@ -324,6 +352,7 @@ mod tests {
                     windows: vec![WindowSpec { cron: "0 2 * * *".into(), duration: Duration::from_mins(120) }],
                 },
             )]),
+            window_required: BTreeMap::new(),
             pools: BTreeMap::from([(TenantId::from("big"), "dedicated-big".into())]),
             freezes: vec![FreezeSpec {
                 name: "black-friday".into(),
@@ -373,6 +402,24 @@ mod tests {
         let slot = g.first_slot(&"big".into(), "dedicated-big", at("2026-11-27T09:00:00Z")).unwrap();
         assert_eq!(slot.start, at("2026-11-28T07:00:00Z"), "in its window, inside the freeze");
         assert_eq!(slot.break_glass.unwrap().freezes, vec!["black-friday".to_owned()]);
+    }
+
+    #[test]
+    fn a_tenant_required_to_wait_for_a_window_it_lacks_finds_no_slot_and_says_why() {
+        let mut s = spec();
+        s.pools.insert(TenantId::from("small"), "shared".into());
+        let free = s.compile(TimeZone::get).unwrap();
+        let now = at("2026-11-20T09:00:00Z");
+        assert_eq!(free.first_slot(&"small".into(), "shared", now).unwrap().start, now, "no window: any time");
+        let why = "its rehearsal blocks reads of orders for 40s, above 5s for medium";
+        s.window_required.insert("small".into(), why.into());
+        s.window_required.insert("big".into(), why.into());
+        let g = s.compile(TimeZone::get).unwrap();
+        assert!(g.first_slot(&"small".into(), "shared", now).is_none());
+        assert!(g.no_slot_reason(&"small".into()).contains(why));
+        // A tenant with windows goes on in them as before.
+        let slot = g.first_slot(&"big".into(), "dedicated-big", now).unwrap();
+        assert_eq!(slot.start, at("2026-11-21T07:00:00Z"), "02:00 in New York");
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub struct ScheduledTenant {
 
 /// A tenant that finds no slot within the horizon.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("tenant {tenant} finds no slot within {horizon} of {after}: its windows never fit {step} outside the freezes")]
+#[error("{reason} (looking from {after})")]
 pub struct Unschedulable {
     /// The tenant.
     pub tenant: TenantId,
@@ -107,6 +107,8 @@ pub struct Unschedulable {
     pub horizon: Duration,
     /// The step duration that had to fit.
     pub step: Duration,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// A tenant already placed in the current batch: what it occupies and until when.
@@ -141,6 +143,7 @@ pub fn schedule(plan: &Plan, from: Timestamp, g: &Governance) -> Result<Vec<Sche
                             after,
                             horizon: g.horizon,
                             step: g.step_duration(&tenant.id),
+                            reason: g.no_slot_reason(&tenant.id),
                         });
                     };
                     waits.extend(slot.waits.into_iter().map(Wait::from));
