@@ -134,6 +134,8 @@ pub(crate) struct PolicyDoc {
     pub judge: Option<ringfence_core::model::JudgeSpec>,
     /// `migration`, when the spec outside the lists was valid.
     pub migration: Option<ringfence_core::model::MigrationSafety>,
+    /// `supplyChain`, when the spec outside the lists was valid.
+    pub supply_chain: Option<ringfence_core::model::SupplyChain>,
     pub rings: Items<Ring>,
     /// Selectors of rings that could not be read as a whole (say, a bad duration), so ring membership
     /// is still known; indexed like `rings`.
@@ -340,6 +342,7 @@ fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
         break_glass_approvals: shell_policy.as_ref().map(|p| p.break_glass_approvals),
         judge: shell_policy.as_ref().map(|p| p.judge.clone()),
         migration: shell_policy.as_ref().map(|p| p.migration.clone()),
+        supply_chain: shell_policy.as_ref().map(|p| p.supply_chain.clone()),
         rings,
         salvaged_selectors,
         slis: items(spec, "slis", "name", errors),

@@ -202,6 +202,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                         .break_glass_approvals
                         .unwrap_or_else(|| Policy::default().break_glass_approvals),
                     migration: p.migration.unwrap_or_default(),
+                    supply_chain: p.supply_chain.unwrap_or_default(),
                 })
             }
             Spec::Release(r) => release = r.map(|r| *r),

@@ -411,6 +411,9 @@ pub struct Policy {
     /// The guardrails every tenant's real migration runs under.
     #[serde(default)]
     pub migration: MigrationSafety,
+    /// Whom the policy trusts for signatures and provenance.
+    #[serde(default)]
+    pub supply_chain: SupplyChain,
 }
 
 /// The guardrails of a tenant's real migration: what must hold before it starts, the server-side
@@ -546,6 +549,7 @@ impl Default for Policy {
             concurrency: Concurrency::default(),
             break_glass_approvals: default_break_glass_approvals(),
             migration: MigrationSafety::default(),
+            supply_chain: SupplyChain::default(),
         }
     }
 }
@@ -919,6 +923,53 @@ pub struct Release {
     /// `breakGlassApprovals` distinct approvers, and every step it lets in is marked in the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub break_glass: Option<crate::calendar::BreakGlass>,
+    /// Where the evidence the gates read lives: files beside the configuration.
+    #[serde(default, skip_serializing_if = "ReleaseEvidence::is_empty")]
+    pub evidence: ReleaseEvidence,
+}
+
+/// Files holding a release's evidence, relative to the configuration directory. The gates read
+/// them; what each tier demands of them is the gate policy's decision.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseEvidence {
+    /// The image's cosign signature: a directory with `payload.json` and `signature`, or a JSON
+    /// bundle `{payload, signature}` (both base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<PathBuf>,
+    /// In-toto SLSA provenance of the image in a DSSE envelope.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<PathBuf>,
+    /// A Trivy or Grype JSON report of the image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<PathBuf>,
+    /// JUnit XML reports (files, or directories of them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tests: Vec<PathBuf>,
+    /// The change analysis: `ringfence odoo diff --json` of the release's addons, whose facts
+    /// decide the risk tier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<PathBuf>,
+}
+
+impl ReleaseEvidence {
+    /// Whether no evidence file is named.
+    pub fn is_empty(&self) -> bool {
+        *self == ReleaseEvidence::default()
+    }
+}
+
+/// The keys and builders a policy trusts for the images it lets through.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SupplyChain {
+    /// Public keys (PEM files, or directories of `*.pub`/`*.pem`) image signatures and provenance
+    /// must verify against, relative to the configuration directory.
+    #[serde(default)]
+    pub keys: Vec<PathBuf>,
+    /// Builder ids a provenance attestation may name; empty: any.
+    #[serde(default)]
+    pub allowed_builders: Vec<String>,
 }
 
 /// The migration command, as an argument vector (no shell). Placeholders in `{braces}` are filled per

@@ -260,6 +260,7 @@ fn generate_config(rng: &mut SmallRng, start: Timestamp) -> Config {
         },
         break_glass_approvals: 2,
         migration: Default::default(),
+        supply_chain: Default::default(),
     };
     let break_glass = rng.random_bool(0.1).then(|| BreakGlass {
         reason: "payment provider outage: the fix cannot wait for the freeze".into(),
@@ -274,6 +275,7 @@ fn generate_config(rng: &mut SmallRng, start: Timestamp) -> Config {
         schema_backward_compatible: rng.random_bool(0.3),
         risk: Some(*pick(rng, &[RiskTier::Low, RiskTier::Medium, RiskTier::High, RiskTier::Critical])),
         break_glass,
+        evidence: Default::default(),
     };
     Config {
         fleet: Fleet { clusters, pools, tenants },
