@@ -1,0 +1,3 @@
+package ringfence.gates_test
+
+test_placeholder if true
