@@ -18,8 +18,11 @@
 //! **The source is only read.** A template clone reads the source's files; with
 //! [`CloneMethod::Template`]'s `terminate_source_sessions` it also ends the source's other
 //! sessions (PostgreSQL copies a template only while nobody else is connected), which is why that
-//! is opt-in and, without it, sessions on the source are an error naming them. Nothing else about
-//! the source (settings, connection permissions, contents) is changed.
+//! is opt-in and, without it, sessions on the source are an error naming them. While the copy
+//! runs, new logins to the source wait (CREATE DATABASE holds a lock on it that logins need), so
+//! a template clone suits a maintenance window or a small database; the restore-point method
+//! never delays the source. Nothing else about the source (settings, connection permissions,
+//! contents) is changed.
 
 use std::fmt;
 use std::fs;
@@ -54,6 +57,9 @@ const SHORT_ID_LEN: usize = 8;
 
 /// How often a template clone is tried when a terminated session reconnects in between.
 const TEMPLATE_ATTEMPTS: u32 = 3;
+
+/// How long a template clone waits for the source's sessions to end on their own.
+const SESSION_SETTLE: Duration = Duration::from_secs(1);
 
 /// The server's message when a template (or a dropped database) still has sessions.
 const BEING_ACCESSED: &str = "is being accessed by other users";
@@ -259,9 +265,9 @@ impl DatabaseClone {
         };
         let made = match &options.method {
             CloneMethod::Template { terminate_source_sessions } => {
-                clone.from_template(*terminate_source_sessions, &marker)
+                clone.copy_template(*terminate_source_sessions, &marker)
             }
-            CloneMethod::RestorePoint { point } => clone.from_restore_point(point, &marker),
+            CloneMethod::RestorePoint { point } => clone.restore_point(point, &marker),
         };
         clone.created_in = clock.elapsed();
         match made {
@@ -322,11 +328,11 @@ impl DatabaseClone {
         drop_clone_database(&self.bins, &self.target, &self.name)
     }
 
-    fn from_template(&self, terminate: bool, marker: &CloneMarker) -> Result<(), PgError> {
+    fn copy_template(&self, terminate: bool, marker: &CloneMarker) -> Result<(), PgError> {
         let (source_id, clone_id) = (quote_ident(&self.source), quote_ident(&self.name));
         let source_lit = quote_literal(&self.source);
         for attempt in 1..=TEMPLATE_ATTEMPTS {
-            let (owner, sessions) = source_sessions(&self.bins, &self.target, &self.source)?;
+            let (owner, sessions) = self.settled_sessions(terminate)?;
             if !sessions.is_empty() && !terminate {
                 return Err(self.in_use(sessions));
             }
@@ -359,11 +365,26 @@ impl DatabaseClone {
         unreachable!("the last attempt returns")
     }
 
+    /// The source's owner and other sessions, after giving sessions that are on their way out
+    /// (a client that just disconnected, whose backend is still exiting) a moment to go. Not
+    /// longer: the copy is only attempted with no sessions, since CREATE DATABASE would make new
+    /// logins to the source wait while it waits for the old ones.
+    fn settled_sessions(&self, terminate: bool) -> Result<(String, Vec<SourceSession>), PgError> {
+        let deadline = Instant::now() + SESSION_SETTLE;
+        loop {
+            let (owner, sessions) = source_sessions(&self.bins, &self.target, &self.source)?;
+            if sessions.is_empty() || terminate || Instant::now() >= deadline {
+                return Ok((owner, sessions));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn in_use(&self, sessions: Vec<SourceSession>) -> PgError {
         PgError::SourceInUse { database: self.source.clone(), server: self.target.to_string(), sessions }
     }
 
-    fn from_restore_point(&mut self, point: &RestorePoint, marker: &CloneMarker) -> Result<(), PgError> {
+    fn restore_point(&mut self, point: &RestorePoint, marker: &CloneMarker) -> Result<(), PgError> {
         if point.database != self.source {
             return Err(PgError::InvalidOption {
                 detail: format!(

@@ -17,7 +17,8 @@
 //! **Predicted blocking** for a table is the longest stretch during which the migration held a
 //! mode that ordinary reads (ACCESS EXCLUSIVE) or writes (SHARE and stronger) would queue behind,
 //! on the table or any of its indexes, merged across modes; when probes ran, their longest
-//! measured operation on the table counts too (it also sees row locks, which the trace cannot).
+//! measured operation on the table counts too (it also sees row locks, which the trace cannot),
+//! once it reaches the probes' stall threshold (below it, it is a busy server, not a lock).
 //! It is a lower bound for production: there, a migration *waiting* for ACCESS EXCLUSIVE behind a
 //! long query already blocks everyone queued after it, and the clone has no such query.
 //!
@@ -752,6 +753,7 @@ fn assemble(input: Assembly) -> RehearsalReport {
     let mut backends = BTreeSet::new();
     let mut tables = Vec::new();
     let tolerance_ms = trace.interval_ms * 1.5;
+    let stall_threshold_ms = probes.as_ref().map_or(0.0, |p| p.options.stall_threshold.as_secs_f64() * 1000.0);
     for (name, relations) in &members {
         let table = tables_by_name.get(name);
         let mut holds = Vec::new();
@@ -817,9 +819,11 @@ fn assemble(input: Assembly) -> RehearsalReport {
         let writes_from_locks_ms = longest_merged(write_spans, tolerance_ms);
         let reads_from_probes_ms = probe.map(|p| p.reads.max_ms);
         let writes_from_probes_ms = probe.map(|p| p.writes.max_ms);
-        let reads_ms = reads_from_locks_ms.max(reads_from_probes_ms.unwrap_or(0.0));
+        // An operation below the stall threshold is a busy server, not a lock: it predicts nothing.
+        let stalled = |ms: Option<f64>| ms.filter(|ms| *ms >= stall_threshold_ms).unwrap_or(0.0);
+        let reads_ms = reads_from_locks_ms.max(stalled(reads_from_probes_ms));
         // Whatever blocks reads blocks writes too.
-        let writes_ms = writes_from_locks_ms.max(writes_from_probes_ms.unwrap_or(0.0)).max(reads_from_locks_ms);
+        let writes_ms = writes_from_locks_ms.max(stalled(writes_from_probes_ms)).max(reads_from_locks_ms);
         let rewritten_indexes = relations
             .iter()
             .filter(|r| is_index(r) && (r.rewritten || (r.before.is_none() && r.after.is_some())))

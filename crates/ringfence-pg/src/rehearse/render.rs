@@ -125,19 +125,19 @@ pub(super) fn text(report: &RehearsalReport) -> String {
 pub(super) fn html(report: &RehearsalReport) -> String {
     let mut out = String::new();
     let title = format!("Rehearsal of {} — lock timeline", report.tenant);
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"generator\" content=\"ringfence rehearse\">\n<title>{}</title>\n<style>{STYLE}</style>\n\
-         </head>\n<body>\n",
+         </head>\n<body>",
         esc(&title)
     );
     let verdict =
         if report.ok() { "<strong class=\"ok\">ok</strong>" } else { "<strong class=\"bad\">failed</strong>" };
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<header><h1>Rehearsal of <span class=\"name\">{}</span> {verdict}</h1>\n\
-         <p>Database <code>{}</code> cloned as <code>{}</code> ({}, {}), started <time>{}</time>, total {}.</p>\n",
+         <p>Database <code>{}</code> cloned as <code>{}</code> ({}, {}), started <time>{}</time>, total {}.</p>",
         esc(&report.tenant),
         esc(&report.source_database),
         esc(&report.clone.name),
@@ -147,9 +147,9 @@ pub(super) fn html(report: &RehearsalReport) -> String {
         secs(report.total_ms),
     );
     let run = &report.migration;
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p>Migration <code>{}</code>: {} in {}.</p>\n",
+        "<p>Migration <code>{}</code>: {} in {}.</p>",
         esc(&run.argv.join(" ")),
         if run.success {
             "succeeded".to_owned()
@@ -161,18 +161,18 @@ pub(super) fn html(report: &RehearsalReport) -> String {
         secs(run.duration_ms)
     );
     let blocking = &report.blocking;
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<p class=\"blocking\">Predicted production blocking: <strong>{}</strong>{} (reads {}, writes {}).</p>\n",
+        "<p class=\"blocking\">Predicted production blocking: <strong>{}</strong>{} (reads {}, writes {}).</p>",
         secs(blocking.max_ms),
         blocking.table.as_deref().map(|t| format!(" on <code>{}</code>", esc(t))).unwrap_or_default(),
         secs(blocking.reads_max_ms),
         secs(blocking.writes_max_ms),
     );
     if let Some(drill) = &report.restore_drill {
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p>Restore drill: {} — {} dump <code>{}</code> restored in {}{}.</p>\n",
+            "<p>Restore drill: {} — {} dump <code>{}</code> restored in {}{}.</p>",
             if drill.ok { "<strong class=\"ok\">ok</strong>" } else { "<strong class=\"bad\">failed</strong>" },
             bytes(drill.bytes as f64),
             esc(&drill.point.path.display().to_string()),
@@ -193,10 +193,10 @@ pub(super) fn html(report: &RehearsalReport) -> String {
                   <th>writes blocked</th><th>probe read max / write max</th></tr>\n",
     );
     for table in &report.tables {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<tr><td><code>{}</code></td><td>{} → {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td></tr>\n",
+             <td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&table.table),
             table.size_before_bytes.map_or("–".into(), |b| bytes(b as f64)),
             table.size_after_bytes.map_or("–".into(), |b| bytes(b as f64)),
@@ -222,18 +222,18 @@ pub(super) fn html(report: &RehearsalReport) -> String {
 
     if let Some(probes) = &report.probes {
         out.push_str("<section><h2>Probe stalls</h2>\n");
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "<p>Per table one reader and one writer, pausing {} between operations; operations of at least {} are listed.</p>\n",
+            "<p>Per table one reader and one writer, pausing {} between operations; operations of at least {} are listed.</p>",
             secs(probes.options.pause.as_secs_f64() * 1000.0),
             secs(probes.options.stall_threshold.as_secs_f64() * 1000.0)
         );
         out.push_str("<table>\n<tr><th>table</th><th>operation</th><th>count</th><th>median</th><th>p99</th><th>max</th><th>errors</th></tr>\n");
         for table in &probes.tables {
             for (kind, stats) in [("read", &table.reads), ("write", &table.writes)] {
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<tr><td><code>{}</code></td><td>{kind}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    "<tr><td><code>{}</code></td><td>{kind}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(&table.table),
                     stats.count,
                     secs(stats.median_ms),
@@ -248,9 +248,9 @@ pub(super) fn html(report: &RehearsalReport) -> String {
         for table in &probes.tables {
             for stall in table.stalls.iter().take(MAX_STALLS_LISTED - listed.min(MAX_STALLS_LISTED)) {
                 listed += 1;
-                let _ = write!(
+                let _ = writeln!(
                     out,
-                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                    "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(&table.table),
                     stall.kind,
                     secs(stall.start_ms),
@@ -275,11 +275,11 @@ pub(super) fn html(report: &RehearsalReport) -> String {
         }
         out.push_str("</ul>\n");
     }
-    let _ = write!(out, "<h2>Migration output (last lines)</h2>\n<pre class=\"log\">{}</pre>\n", esc(&run.log_tail));
-    let _ = write!(
+    let _ = writeln!(out, "<h2>Migration output (last lines)</h2>\n<pre class=\"log\">{}</pre>", esc(&run.log_tail));
+    let _ = writeln!(
         out,
         "<p class=\"fine\">Trace: {} samples every {:.0} ms, longest gap {:.0} ms; holds shorter than a sample may be missed \
-         and bars are too short by up to two samples.</p>\n</section>\n</body>\n</html>\n",
+         and bars are too short by up to two samples.</p>\n</section>\n</body>\n</html>",
         report.trace.samples, report.trace.interval_ms, report.trace.max_gap_ms
     );
     out
@@ -305,19 +305,19 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
     let x = |ms: f64| LABEL_W + (ms - start_ms) / span * CHART_W;
     let height = AXIS_H + LANE_H * lanes.len().max(1) as f64 + 10.0;
     let width = LABEL_W + CHART_W + RIGHT_PAD;
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
-         viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"lock timeline\">\n"
+         viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"lock timeline\">"
     );
     // Axis: about eight ticks at round steps.
     let step = nice_step(span / 8.0);
     let mut tick = (start_ms / step).ceil() * step;
     while tick <= end_ms + 1e-9 {
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<line class=\"grid\" x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\"/>\
-             <text class=\"tick\" x=\"{0:.1}\" y=\"{3:.1}\">{4}</text>\n",
+             <text class=\"tick\" x=\"{0:.1}\" y=\"{3:.1}\">{4}</text>",
             x(tick),
             AXIS_H - 4.0,
             height - 6.0,
@@ -326,10 +326,10 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
         );
         tick += step;
     }
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<line class=\"start\" x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\"><title>migration started</title></line>\n\
-         <line class=\"end\" x1=\"{3:.1}\" y1=\"{1:.1}\" x2=\"{3:.1}\" y2=\"{2:.1}\"><title>migration ended after {4}</title></line>\n",
+         <line class=\"end\" x1=\"{3:.1}\" y1=\"{1:.1}\" x2=\"{3:.1}\" y2=\"{2:.1}\"><title>migration ended after {4}</title></line>",
         x(0.0),
         AXIS_H - 4.0,
         height - 6.0,
@@ -337,7 +337,7 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
         secs(report.migration.duration_ms)
     );
     if lanes.is_empty() {
-        let _ = write!(out, "<text class=\"label\" x=\"8\" y=\"{:.1}\">no table was locked</text>\n", AXIS_H + 20.0);
+        let _ = writeln!(out, "<text class=\"label\" x=\"8\" y=\"{:.1}\">no table was locked</text>", AXIS_H + 20.0);
     }
     for (i, table) in lanes.iter().enumerate() {
         let top = AXIS_H + LANE_H * i as f64;
@@ -345,10 +345,10 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
         if table.rewritten {
             label.push_str(" ↻");
         }
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<g class=\"lane\"><rect class=\"lane-bg{}\" x=\"0\" y=\"{top:.1}\" width=\"{width:.0}\" height=\"{LANE_H:.0}\"/>\
-             <text class=\"label\" x=\"8\" y=\"{:.1}\"><title>{}{}</title>{}</text>\n",
+             <text class=\"label\" x=\"8\" y=\"{:.1}\"><title>{}{}</title>{}</text>",
             if i % 2 == 1 { " odd" } else { "" },
             top + LANE_H / 2.0 + 4.0,
             esc(&table.table),
@@ -360,10 +360,10 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
         }
         for wait in table.waits.iter().take(MAX_BARS_PER_LANE) {
             let (x0, x1) = (x(wait.start_ms), x(wait.end_ms));
-            let _ = write!(
+            let _ = writeln!(
                 out,
                 "<rect class=\"wait\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{WAIT_H:.0}\">\
-                 <title>{} ({:?}, pid {}) waited for {} on {} from {} to {}, behind {:?}</title></rect>\n",
+                 <title>{} ({:?}, pid {}) waited for {} on {} from {} to {}, behind {:?}</title></rect>",
                 top + 4.0 + HOLD_H + 3.0,
                 (x1 - x0).max(2.0),
                 esc(&wait.application_name),
@@ -377,9 +377,9 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
             );
         }
         if table.rewritten {
-            let _ = write!(
+            let _ = writeln!(
                 out,
-                "<text class=\"rewrite\" x=\"{:.1}\" y=\"{:.1}\"><title>table rewritten (new relfilenode)</title>↻ rewritten</text>\n",
+                "<text class=\"rewrite\" x=\"{:.1}\" y=\"{:.1}\"><title>table rewritten (new relfilenode)</title>↻ rewritten</text>",
                 LABEL_W + CHART_W + RIGHT_PAD - 4.0,
                 top + LANE_H - 4.0
             );
@@ -391,10 +391,10 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
 
 fn bar(out: &mut String, hold: &HoldBar, y: f64, x: &impl Fn(f64) -> f64) {
     let (x0, x1) = (x(hold.start_ms), x(hold.end_ms));
-    let _ = write!(
+    let _ = writeln!(
         out,
         "<rect class=\"hold {}\" x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{HOLD_H:.0}\">\
-         <title>{} held by pid {} ({}) on {} from {} to {}</title></rect>\n",
+         <title>{} held by pid {} ({}) on {} from {} to {}</title></rect>",
         mode_class(&hold.mode),
         (x1 - x0).max(2.0),
         esc(&hold.mode.to_string()),
