@@ -485,7 +485,7 @@ fn observe(
         errors.extend(report.errors.iter().cloned());
     }
     let run = MigrationRun {
-        argv,
+        argv: redact_argv(&argv),
         application_name,
         duration_ms: ms(outcome.duration),
         exit_code: outcome.status.code(),
@@ -617,7 +617,7 @@ fn run_migration(
 fn collect_output(pipe: Box<dyn Read + Send>, log: &Mutex<OutputLog>, keep: usize) {
     for line in BufReader::new(pipe).split(b'\n') {
         let Ok(line) = line else { return };
-        let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+        let line = redact_urls(String::from_utf8_lossy(&line).trim_end());
         let mut log = log.lock().unwrap_or_else(PoisonError::into_inner);
         if is_error_line(&line) && log.errors.len() < MAX_ERROR_LINES {
             log.errors.push(line.clone());
@@ -627,6 +627,59 @@ fn collect_output(pipe: Box<dyn Read + Send>, log: &Mutex<OutputLog>, keep: usiz
             log.tail.pop_front();
         }
     }
+}
+
+/// The arguments as a report may show them: a password given as an option value (`--db_password
+/// X`, `--db_password=X`, `-w X`…) or inside a connection URL becomes `***`.
+fn redact_argv(argv: &[String]) -> Vec<String> {
+    let secret_option = |arg: &str| {
+        let name = arg.trim_start_matches('-').to_ascii_lowercase();
+        arg.starts_with('-') && (name.contains("password") || name.contains("passwd") || name == "w")
+    };
+    let mut out = Vec::with_capacity(argv.len());
+    let mut hide_next = false;
+    for arg in argv {
+        if hide_next {
+            out.push("***".to_owned());
+            hide_next = false;
+            continue;
+        }
+        match arg.split_once('=') {
+            Some((key, _)) if secret_option(key) || key.to_ascii_lowercase().contains("password") => {
+                out.push(format!("{key}=***"));
+            }
+            _ if secret_option(arg) && !arg.contains('=') => {
+                out.push(arg.clone());
+                // `-w` alone is psql's "never prompt", which takes no value.
+                hide_next = arg != "-w";
+            }
+            _ => out.push(redact_urls(arg)),
+        }
+    }
+    out
+}
+
+/// `scheme://user:password@host` becomes `scheme://user:***@host` wherever it appears.
+fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let authority_end = tail.find(['/', ' ', '"', '\'', '?', '#']).unwrap_or(tail.len());
+        let authority = &tail[..authority_end];
+        match (authority.rfind('@'), authority.find(':')) {
+            (Some(at_sign), Some(colon)) if colon < at_sign => {
+                out.push_str(&authority[..=colon]);
+                out.push_str("***");
+                out.push_str(&authority[at_sign..]);
+            }
+            _ => out.push_str(authority),
+        }
+        rest = &tail[authority_end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// psql's and the server's `ERROR:`/`FATAL:`, Odoo's ` ERROR `/` CRITICAL ` log levels, and

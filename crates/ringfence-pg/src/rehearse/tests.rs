@@ -239,3 +239,40 @@ fn html_is_self_contained_and_escapes_names() {
     assert!(json.contains("\"sourceDatabase\"") && json.contains("\"readsFromLocksMs\""), "{json}");
     assert_eq!(serde_json::from_str::<RehearsalReport>(&json).unwrap(), report);
 }
+
+#[test]
+fn passwords_never_reach_the_report() {
+    let argv: Vec<String> = [
+        "odoo",
+        "--db_password",
+        "hunter2",
+        "--db_password=hunter2",
+        "PASSWORD=hunter2",
+        "-w",
+        "--uri=postgres://odoo:hunter2@db1:5432/shop",
+        "-d",
+        "{database}",
+    ]
+    .map(String::from)
+    .to_vec();
+    let shown = redact_argv(&argv);
+    assert!(!shown.iter().any(|a| a.contains("hunter2")), "{shown:?}");
+    assert_eq!(
+        shown,
+        [
+            "odoo",
+            "--db_password",
+            "***",
+            "--db_password=***",
+            "PASSWORD=***",
+            "-w",
+            "--uri=postgres://odoo:***@db1:5432/shop",
+            "-d",
+            "{database}"
+        ]
+    );
+    assert_eq!(
+        redact_urls("connecting to postgresql://a:b@h/db and http://example.org/x"),
+        "connecting to postgresql://a:***@h/db and http://example.org/x"
+    );
+}
