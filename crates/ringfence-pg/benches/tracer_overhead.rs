@@ -11,7 +11,9 @@
 //! bigint"` from spawn to exit, with the tracer started before the spawn and stopped after the
 //! exit (or no tracer). Pairs alternate their order (A B, B A, …) so drift on a shared machine
 //! falls on both sides. Reported: every run, the median of each side, the ratio of the medians and
-//! the median of the per-pair ratios. Exits non-zero when the median pair ratio is over target.
+//! the median of the per-pair ratios, and the CPU the tracer itself used (its server backend and its
+//! psql, from /proc), which on a shared machine is steadier than the wall-clock difference. Exits
+//! non-zero when the median pair ratio is over target.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -75,6 +77,15 @@ fn main() {
         traced_median / plain_median,
         1.0 + TARGET_OVERHEAD
     );
+    let (cpu_ms, traced_ms, samples) = TRACER_CPU
+        .with(|c| c.borrow().iter().fold((0.0, 0.0, 0), |(a, b, n), (cpu, span, s)| (a + cpu, b + span, n + s)));
+    println!(
+        "tracer CPU (backend + psql): {cpu_ms:.0} ms over {:.1} s traced, {samples} samples: {:.1} ms per second ({:.1}% of one core), {:.2} ms per sample",
+        traced_ms / 1000.0,
+        cpu_ms / (traced_ms / 1000.0),
+        cpu_ms / traced_ms * 100.0,
+        cpu_ms / samples as f64
+    );
     let within = ratio_median < 1.0 + TARGET_OVERHEAD;
     println!("result: {}", if within { "within target" } else { "OVER TARGET" });
     cluster.stop().unwrap_or_else(|err| panic!("{err}"));
@@ -99,13 +110,48 @@ fn run(cluster: &EphemeralCluster, with_tracer: bool) -> Duration {
     let took = started.elapsed();
     assert!(status.success(), "the migration failed: {status}");
     if let Some(tracer) = tracer {
+        // What the tracer cost in CPU: its server backend (read before it exits) and its psql
+        // (counted in our children's times once reaped by the stop).
+        let backend = sql(
+            cluster,
+            "postgres",
+            &format!(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'ringfence-tracer' AND datname = '{RUN_DB}'"
+            ),
+        );
+        let backend_ticks =
+            backend.trim().parse().ok().and_then(|pid: u32| cpu_ticks(&format!("/proc/{pid}/stat"), 14));
+        let children_before = cpu_ticks("/proc/self/stat", 16);
         let trace = tracer.stop().unwrap_or_else(|err| panic!("{err}"));
+        let children = cpu_ticks("/proc/self/stat", 16).zip(children_before).map(|(a, b)| a - b);
+        let cpu_ms = (backend_ticks.unwrap_or(0) + children.unwrap_or(0)) as f64 * 1000.0 / ticks_per_second();
+        TRACER_CPU.with(|c| c.borrow_mut().push((cpu_ms, trace.duration_ms, trace.samples)));
         // A tracer that saw nothing would make a meaningless comparison.
         let items = trace.relation("items").expect("the trace saw items");
         assert_eq!(items.strongest_mode(), Some(LockMode::AccessExclusive));
         assert!(items.rewritten);
     }
     took
+}
+
+thread_local! {
+    /// Per traced run: tracer CPU in ms, traced span in ms, samples.
+    static TRACER_CPU: std::cell::RefCell<Vec<(f64, f64, u64)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The sum of two consecutive fields of a `/proc/<pid>/stat`, numbered from 1 as in proc(5):
+/// 14 for utime + stime, 16 for cutime + cstime (reaped children), in clock ticks.
+fn cpu_ticks(path: &str, field: usize) -> Option<u64> {
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name may hold spaces; fields after its closing parenthesis start at field 3.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let at = field - 3;
+    Some(fields.get(at)?.parse::<u64>().ok()? + fields.get(at + 1)?.parse::<u64>().ok()?)
+}
+
+fn ticks_per_second() -> f64 {
+    // Linux reports times in USER_HZ, 100 on every architecture Ringfence runs on.
+    100.0
 }
 
 fn sql(cluster: &EphemeralCluster, db: &str, sql: &str) -> String {
@@ -116,5 +162,5 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 0 { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
+    if sorted.len().is_multiple_of(2) { (sorted[mid - 1] + sorted[mid]) / 2.0 } else { sorted[mid] }
 }

@@ -305,7 +305,7 @@ pub struct TableReport {
     pub rewritten: bool,
     /// Its indexes that were rebuilt or created.
     pub rewritten_indexes: Vec<String>,
-    /// The strongest mode the migration held on it or its indexes.
+    /// The strongest mode the migration held on it or its indexes (those that existed before it).
     pub strongest_mode: Option<LockMode>,
     /// The longest continuous ACCESS EXCLUSIVE hold of the migration, in milliseconds.
     pub access_exclusive_ms: Option<f64>,
@@ -815,6 +815,10 @@ fn assemble(input: Assembly) -> RehearsalReport {
         let mut strongest: Option<LockMode> = None;
         let mut access_exclusive_ms: Option<f64> = None;
         for relation in relations {
+            // A relation the migration created is invisible to other sessions until it commits,
+            // so its locks (CREATE INDEX CONCURRENTLY's ACCESS EXCLUSIVE on the new index) block
+            // nobody; they are drawn, but predict nothing.
+            let counts = relation.before.is_some();
             for hold in &relation.holds {
                 let who = party(&hold.application_name, &app);
                 if who == Party::Probe {
@@ -822,6 +826,8 @@ fn assemble(input: Assembly) -> RehearsalReport {
                 }
                 if who == Party::Migration {
                     backends.insert(hold.pid);
+                }
+                if who == Party::Migration && counts {
                     strongest = strongest.max(Some(hold.mode.clone()));
                     if hold.mode == LockMode::AccessExclusive {
                         let held = hold.max_continuous_ms;
@@ -830,7 +836,7 @@ fn assemble(input: Assembly) -> RehearsalReport {
                 }
                 for span in &hold.spans {
                     let (start_ms, end_ms) = shift(span);
-                    if who == Party::Migration {
+                    if who == Party::Migration && counts {
                         if hold.mode.blocks_reads() {
                             read_spans.push((start_ms, end_ms));
                         }

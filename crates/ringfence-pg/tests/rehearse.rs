@@ -171,7 +171,10 @@ fn create_index_concurrently_takes_share_update_exclusive_and_barely_slows_the_p
     let items = report.table("items").unwrap_or_else(|| panic!("items not reported: {report:#?}"));
     assert_eq!(items.strongest_mode, Some(LockMode::ShareUpdateExclusive), "{items:#?}");
     assert_eq!(items.access_exclusive_ms, None);
-    assert!(!items.holds.iter().any(|h| h.mode.blocks_writes()), "{items:#?}");
+    // Only the new index, invisible to others until its first transaction commits, may be seen
+    // under ACCESS EXCLUSIVE (if a sample falls into that short transaction); the table never.
+    let on_existing = |h: &&ringfence_pg::rehearse::HoldBar| h.relation != "public.items_name_idx";
+    assert!(!items.holds.iter().filter(on_existing).any(|h| h.mode.blocks_writes()), "{items:#?}");
     assert!(!items.rewritten);
     assert_eq!(items.rewritten_indexes, ["public.items_name_idx"], "the new index is listed");
     assert_eq!((items.blocking.reads_from_locks_ms, items.blocking.writes_from_locks_ms), (0.0, 0.0));

@@ -165,11 +165,15 @@ fn share_update_exclusive_blocks_nothing() {
     let mut index = relation(4, "items_name_idx", "i", Some("items"), false);
     index.before = None;
     index.holds.push(hold(LockMode::ShareUpdateExclusive, 7, APP, &[(150.0, 2000.0)]));
+    // The index's own catalog entry, locked by its creating transaction: nobody else can see it.
+    index.holds.push(hold(LockMode::AccessExclusive, 7, APP, &[(100.0, 120.0)]));
     let report = assemble(assembly(trace(vec![items, index]), None));
     let items = report.table("items").unwrap();
     assert_eq!(items.strongest_mode, Some(LockMode::ShareUpdateExclusive));
     assert_eq!(items.blocking, TableBlocking::default());
     assert_eq!(items.rewritten_indexes, ["public.items_name_idx"], "a new index is listed");
+    assert_eq!(items.access_exclusive_ms, None);
+    assert!(items.holds.iter().any(|h| h.mode == LockMode::AccessExclusive), "drawn all the same");
     assert!(!report.exceeds(Duration::ZERO));
     assert_eq!(report.blocking.table, None);
 }
