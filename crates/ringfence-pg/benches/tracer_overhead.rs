@@ -33,7 +33,7 @@ struct Settings {
 
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
-    let settings = if quick { Settings { rows: 400_000, pairs: 3 } } else { Settings { rows: 1_500_000, pairs: 9 } };
+    let settings = if quick { Settings { rows: 400_000, pairs: 3 } } else { Settings { rows: 1_500_000, pairs: 11 } };
     let options = StartOptions { settings: vec![("autovacuum".into(), "off".into())], ..StartOptions::default() };
     let cluster = EphemeralCluster::start(options).unwrap_or_else(|err| panic!("{err}"));
     cluster.create_database(TEMPLATE).unwrap_or_else(|err| panic!("{err}"));
