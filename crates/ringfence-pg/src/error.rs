@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 use std::process::ExitStatus;
 
+use crate::clone::{RestoreDrill, SourceSession};
 use crate::guard::BlockingSession;
 use crate::restore::{RestoreFailureState, RestoreStage};
 
@@ -227,6 +228,61 @@ pub enum PgError {
         session: String,
         /// What happened, with psql's last messages.
         detail: String,
+    },
+
+    /// A clone by template needs the source database to itself for a moment, and others use it.
+    #[error(
+        "cannot clone database \"{database}\" on {server} by template: {} other session(s) are connected to it:\n{}\n  \
+         fix: clone from the latest restore point instead (it never disconnects anyone), \
+         or allow the clone to end these sessions (only when the tenant can take it, e.g. in its maintenance window)",
+        sessions.len(),
+        sessions.iter().map(|s| format!("  - {s}")).collect::<Vec<_>>().join("\n")
+    )]
+    SourceInUse {
+        /// The database to be cloned.
+        database: String,
+        /// `user@host:port` of its cluster.
+        server: String,
+        /// Every other session connected to it.
+        sessions: Vec<SourceSession>,
+    },
+
+    /// A rehearsal clone could not be made; nothing of it is left behind unless `leftover` says so.
+    #[error(
+        "could not clone database \"{database}\" on {server} into \"{clone}\": {source}{}",
+        leftover.as_ref().map(|l| format!("\n  the clone \"{l}\" could not be dropped: drop it with \
+            `DROP DATABASE \"{l}\" WITH (FORCE)` (or `drop_stale_clones` will)")).unwrap_or_default()
+    )]
+    CloneFailed {
+        /// The database being cloned.
+        database: String,
+        /// The clone's name.
+        clone: String,
+        /// `user@host:port` of the cluster.
+        server: String,
+        /// The restore drill, when the clone came from a restore point: it failed, and is recorded.
+        drill: Option<Box<RestoreDrill>>,
+        /// The clone, when it could not be dropped after the failure.
+        leftover: Option<String>,
+        /// What failed.
+        #[source]
+        source: Box<PgError>,
+    },
+
+    /// A rehearsal clone could not be dropped.
+    #[error(
+        "could not drop rehearsal clone \"{clone}\" on {server}: {source}\n  \
+         fix: drop it with `DROP DATABASE \"{clone}\" WITH (FORCE)` once the cause is gone; \
+         `clone::drop_stale_clones` also finds it by its name and marker"
+    )]
+    CloneNotDropped {
+        /// The clone.
+        clone: String,
+        /// `user@host:port` of the cluster.
+        server: String,
+        /// Why.
+        #[source]
+        source: Box<PgError>,
     },
 
     /// The server did not come up; the server log usually says why.

@@ -56,9 +56,12 @@ const WATCHDOG_APPLICATION_NAME: &str = "ringfence-watchdog";
 /// What the tracer's session is called in `pg_stat_activity`.
 pub(crate) const TRACER_APPLICATION_NAME: &str = "ringfence-tracer";
 
+/// What a rehearsal probe's sessions are called in `pg_stat_activity` (see [`crate::probe`]).
+pub(crate) const PROBE_APPLICATION_NAME: &str = "ringfence-probe";
+
 /// Names Ringfence's own sessions use (`ringfence` is every one-shot psql's); never a migration's.
-const OWN_APPLICATION_NAMES: [&str; 4] =
-    ["ringfence", LOCK_APPLICATION_NAME, WATCHDOG_APPLICATION_NAME, TRACER_APPLICATION_NAME];
+pub(crate) const OWN_APPLICATION_NAMES: [&str; 5] =
+    ["ringfence", LOCK_APPLICATION_NAME, WATCHDOG_APPLICATION_NAME, TRACER_APPLICATION_NAME, PROBE_APPLICATION_NAME];
 
 /// PostgreSQL keeps at most this many bytes of an application name (NAMEDATALEN - 1).
 const MAX_APPLICATION_NAME_BYTES: usize = 63;

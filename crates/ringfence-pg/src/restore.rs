@@ -486,7 +486,7 @@ fn database_facts(bins: &PgBinaries, target: &PgTarget, database: &str) -> Resul
 }
 
 /// `CREATE DATABASE` options recreating the recorded properties.
-fn create_options(p: &DatabaseProperties) -> String {
+pub(crate) fn create_options(p: &DatabaseProperties) -> String {
     let mut options = format!(
         "OWNER {} ENCODING {} LC_COLLATE {} LC_CTYPE {}",
         quote_ident(&p.owner),
@@ -572,7 +572,7 @@ fn sha256_file(path: &Path) -> Result<(u64, String), PgError> {
     Ok((size, hex(&hasher.finalize())))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -590,7 +590,7 @@ fn dump_file_name(database: &str, label: &str) -> String {
     format!("{name}-{label}.dump")
 }
 
-fn check_database_name(name: &str) -> Result<(), PgError> {
+pub(crate) fn check_database_name(name: &str) -> Result<(), PgError> {
     let reason = if name.is_empty() {
         "it is empty"
     } else if name.len() > MAX_IDENTIFIER_BYTES {

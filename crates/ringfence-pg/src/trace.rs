@@ -59,6 +59,9 @@ fn snapshot(session: &mut PsqlSession) -> Result<Vec<RelationRow>, PgError> {
 /// How long a snapshot waits for a relation lock before falling back to statistics.
 const SNAPSHOT_LOCK_TIMEOUT: &str = "500ms";
 
+/// The prepared statement running [`SAMPLE_SQL`] in the tracer's session.
+const SAMPLE_STATEMENT: &str = "ringfence_sample";
+
 /// One sample: relation locks of the current database, except the tracer's own.
 const SAMPLE_SQL: &str = "SELECT jsonb_build_object(\
     'at_ms', extract(epoch FROM clock_timestamp())::float8 * 1000, \
@@ -183,6 +186,23 @@ pub struct LockHold {
     pub max_continuous_ms: f64,
     /// How many samples saw it.
     pub samples: u64,
+    /// Each stretch of consecutive samples that saw it, in order (at most [`MAX_SPANS`]).
+    #[serde(default)]
+    pub spans: Vec<Span>,
+}
+
+/// Most stretches kept per lock: a session locking and unlocking a table all the time (a web
+/// shop's queries, a rehearsal probe) would otherwise grow the trace without bound.
+pub const MAX_SPANS: usize = 256;
+
+/// From the first to the last of consecutive samples that saw a lock, in milliseconds after the
+/// trace started.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Span {
+    /// The first sample that saw it.
+    pub start_ms: f64,
+    /// The last sample that saw it.
+    pub end_ms: f64,
 }
 
 /// One backend's wait for one lock mode on one relation.
@@ -202,6 +222,9 @@ pub struct LockWait {
     pub blocked_by: BTreeSet<i32>,
     /// How many samples saw it waiting.
     pub samples: u64,
+    /// Each stretch of consecutive samples that saw it waiting (at most [`MAX_SPANS`]).
+    #[serde(default)]
+    pub spans: Vec<Span>,
 }
 
 /// Everything the trace saw of one relation.
@@ -309,16 +332,19 @@ impl Tracer {
         let mut session = PsqlSession::open(bins, target, database, TRACER_APPLICATION_NAME)?;
         session.query(&format!("SET lock_timeout = '{SNAPSHOT_LOCK_TIMEOUT}'"))?;
         let before = snapshot(&mut session)?;
+        // Planned once: parsing and planning this join of catalog views every 20 ms cost as
+        // much CPU as running it.
+        session.query(&format!("PREPARE {SAMPLE_STATEMENT} AS {SAMPLE_SQL}"))?;
         let mut builder = TraceBuilder::new(database, options.interval, before);
         let worker = Worker::spawn("tracer", move |stop| {
             while !stop.load(Ordering::SeqCst) {
                 let tick = Instant::now();
-                let sample: Sample = session.query_json(SAMPLE_SQL)?;
+                let sample: Sample = session.query_json(&format!("EXECUTE {SAMPLE_STATEMENT}"))?;
                 builder.add(sample);
                 sleep_until(tick + options.interval, stop);
             }
             // One last look, so a lock released just before stop is closed at the right time.
-            let sample: Sample = session.query_json(SAMPLE_SQL)?;
+            let sample: Sample = session.query_json(&format!("EXECUTE {SAMPLE_STATEMENT}"))?;
             builder.add(sample);
             let after = snapshot(&mut session)?;
             session.close();
@@ -390,8 +416,22 @@ struct LockLife {
     max_continuous_ms: f64,
     samples: u64,
     blocked_by: BTreeSet<i32>,
+    /// Stretches that ended, oldest first, at most [`MAX_SPANS`].
+    closed: Vec<Stretch>,
     /// The stretch still going on at the latest sample.
     open: Option<Stretch>,
+}
+
+impl LockLife {
+    /// Every stretch, the open one last; when over [`MAX_SPANS`], the first ones are kept.
+    fn spans(&self) -> Vec<Span> {
+        self.closed
+            .iter()
+            .chain(&self.open)
+            .take(MAX_SPANS)
+            .map(|s| Span { start_ms: s.first_ms, end_ms: s.last_ms })
+            .collect()
+    }
 }
 
 /// Folds samples into a [`Trace`]; pure, so it is tested without a server.
@@ -451,6 +491,7 @@ impl TraceBuilder {
                 max_continuous_ms: 0.0,
                 samples: 0,
                 blocked_by: BTreeSet::new(),
+                closed: Vec::new(),
                 open: None,
             });
             life.samples += 1;
@@ -462,8 +503,11 @@ impl TraceBuilder {
         }
         // A lock missing from this sample was released (or granted, for a wait): its stretch ends.
         for (key, life) in &mut self.locks {
-            if !seen.contains(key) {
-                life.open = None;
+            if !seen.contains(key)
+                && let Some(stretch) = life.open.take()
+                && life.closed.len() < MAX_SPANS
+            {
+                life.closed.push(stretch);
             }
         }
     }
@@ -508,6 +552,7 @@ impl TraceBuilder {
                     last_seen_ms: life.last_seen_ms,
                     max_continuous_ms: life.max_continuous_ms,
                     samples: life.samples,
+                    spans: life.spans(),
                 });
             } else {
                 relation.waits.push(LockWait {
@@ -518,6 +563,7 @@ impl TraceBuilder {
                     max_continuous_ms: life.max_continuous_ms,
                     blocked_by: life.blocked_by.clone(),
                     samples: life.samples,
+                    spans: life.spans(),
                 });
             }
         }
@@ -618,6 +664,8 @@ mod tests {
         assert_eq!(orders.max_hold_ms(&LockMode::AccessExclusive), Some(20.0));
         let hold = &orders.holds[0];
         assert_eq!((hold.pid, hold.samples, hold.first_seen_ms, hold.last_seen_ms), (7, 4, 0.0, 45.0));
+        let spans: Vec<(f64, f64)> = hold.spans.iter().map(|s| (s.start_ms, s.end_ms)).collect();
+        assert_eq!(spans, [(0.0, 20.0), (45.0, 45.0)]);
         assert_eq!(orders.waits.len(), 1);
         let wait = &orders.waits[0];
         assert_eq!((wait.pid, wait.max_continuous_ms), (8, 10.0));
