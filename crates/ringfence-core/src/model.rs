@@ -442,6 +442,66 @@ pub struct MigrationSafety {
     /// Retries after a lock timeout or a refused start.
     #[serde(default)]
     pub retry: RetrySpec,
+    /// Per risk tier, the most blocking of reads or writes a rehearsal may predict for a tenant
+    /// migrated outside a maintenance window; a tenant predicted to block longer is migrated only
+    /// inside one (and, having none, waits for an operator).
+    #[serde(default)]
+    pub max_predicted_blocking: BlockingLimits,
+}
+
+/// A duration per risk tier.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BlockingLimits {
+    /// For `low` releases.
+    #[serde(default = "default_blocking_low")]
+    pub low: Duration,
+    /// For `medium` releases.
+    #[serde(default = "default_blocking_medium")]
+    pub medium: Duration,
+    /// For `high` releases.
+    #[serde(default = "default_blocking_high")]
+    pub high: Duration,
+    /// For `critical` releases.
+    #[serde(default = "default_blocking_critical")]
+    pub critical: Duration,
+}
+
+impl BlockingLimits {
+    /// The limit for `tier`.
+    pub fn for_tier(&self, tier: crate::calendar::RiskTier) -> Duration {
+        use crate::calendar::RiskTier;
+        match tier {
+            RiskTier::Low => self.low,
+            RiskTier::Medium => self.medium,
+            RiskTier::High => self.high,
+            RiskTier::Critical => self.critical,
+        }
+    }
+}
+
+fn default_blocking_low() -> Duration {
+    Duration::from_secs(5)
+}
+fn default_blocking_medium() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_blocking_high() -> Duration {
+    Duration::from_secs(1)
+}
+fn default_blocking_critical() -> Duration {
+    Duration::from_millis(500)
+}
+
+impl Default for BlockingLimits {
+    fn default() -> Self {
+        BlockingLimits {
+            low: default_blocking_low(),
+            medium: default_blocking_medium(),
+            high: default_blocking_high(),
+            critical: default_blocking_critical(),
+        }
+    }
 }
 
 /// How a migration that timed out waiting for a lock, or could not start because of old
@@ -500,6 +560,7 @@ impl Default for MigrationSafety {
             max_idle_in_transaction: default_max_idle_in_transaction(),
             max_blocking: default_max_blocking(),
             retry: RetrySpec::default(),
+            max_predicted_blocking: BlockingLimits::default(),
         }
     }
 }

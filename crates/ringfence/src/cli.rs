@@ -132,6 +132,186 @@ pub enum Command {
     /// the table, and the safe alternative. Exits 0 when clean, 1 when a danger is found, 2 when an
     /// input cannot be read or parsed.
     Lint(LintArgs),
+    /// Rehearse the release's migration on clones of tenant databases, watching its locks.
+    ///
+    /// For each tenant (or those of --tenants): a clone of its database (a template copy, or a
+    /// restore of its latest restore point, which is also a restore drill), the release's migration
+    /// run against it with the policy's timeouts while a lock tracer samples pg_locks every 20 ms and
+    /// probes read and write the busiest tables, then the clone is dropped. Each report says how
+    /// long the migration took, which locks it held on which table and for how long, what it
+    /// rewrote, how long users' reads and writes stalled, and the blocking it predicts in
+    /// production. Reports go to --out (JSON and HTML with the lock timeline); `gates` reads them
+    /// as evidence and `rollout` keeps tenants predicted to block longer than the policy allows for
+    /// the tier (migration.maxPredictedBlocking) inside their maintenance windows. At most
+    /// --per-cluster rehearsals run at once on one cluster. Exits 0 when every rehearsal completed
+    /// within the policy's limit, 1 when one failed or predicts more blocking, 2 on bad input.
+    Rehearse(RehearseArgs),
+    /// Submit a release for approval: records its content digest and revision in the audit trail.
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+    /// Approve a submitted release (or a lowering of its risk tier, or a break-glass exception) as a
+    /// user of the configuration's Users document, in one of their roles.
+    ///
+    /// The approval names the release's current revision: once the Release document changes and is
+    /// submitted again, it no longer counts. Recorded in the audit trail; the gate policy decides
+    /// how many approvals of which roles each tier needs, and that the author cannot approve.
+    Approve(ApproveArgs),
+    /// Show every gate of a release — approvals, supply chain, data safety, calendar, capacity — at
+    /// release, ring and tenant scope: verdict (pass, waiting, fail), the rule that decided, what is
+    /// missing and who can provide it.
+    ///
+    /// The policy is the Rego in the configuration's gates/ directory, else the built-in one.
+    /// Exits 0 when every gate passes, 1 when one waits or fails, 2 on bad input.
+    Gates(GatesArgs),
+    /// Work with the gate policy (Rego).
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Record the configuration's Release as submitted by --as (its author): a new revision whenever
+    /// the document changed since the last submission, which expires approvals of earlier ones.
+    Submit(SubmitArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Run the Rego unit tests (rules named test_*) of DIR/gates/ (or DIR), like `opa test`.
+    ///
+    /// Prints failures with file:line and `N passed, M failed`. Exits 0 when all pass, 1 when one
+    /// fails (or there is none), 2 when a policy file does not parse.
+    Test {
+        /// Configuration directory (its gates/ subdirectory is used when present) or policy directory.
+        dir: PathBuf,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Arguments of `ringfence release submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Configuration directory holding the Release.
+    pub dir: PathBuf,
+    /// Who submits (a user of the Users document).
+    #[arg(long = "as", value_name = "USER")]
+    pub actor: String,
+    /// Audit trail.
+    #[arg(long, env = "RINGFENCE_AUDIT", default_value = ".ringfence/audit.jsonl")]
+    pub audit: PathBuf,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What an approval is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApproveFor {
+    /// The rollout of the release.
+    Release,
+    /// The author's lowering of the computed risk tier.
+    TierOverride,
+    /// A break-glass exception to enter a freeze.
+    BreakGlass,
+}
+
+/// Arguments of `ringfence approve`.
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    /// The release: its version or its Release document's name.
+    pub release: String,
+    /// Configuration directory holding the Release and the Users document.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub config: PathBuf,
+    /// Who approves (a user of the Users document).
+    #[arg(long = "as", value_name = "USER")]
+    pub actor: String,
+    /// The role approved in; the user must hold it.
+    #[arg(long)]
+    pub role: String,
+    /// Why, in the approver's words (kept in the audit trail).
+    #[arg(long)]
+    pub reason: String,
+    /// What is approved.
+    #[arg(long = "for", value_enum, default_value = "release")]
+    pub subject: ApproveFor,
+    /// Audit trail.
+    #[arg(long, env = "RINGFENCE_AUDIT", default_value = ".ringfence/audit.jsonl")]
+    pub audit: PathBuf,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `ringfence gates`.
+#[derive(Debug, Args)]
+pub struct GatesArgs {
+    /// The release: its version or its Release document's name.
+    pub release: String,
+    /// Configuration directory.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub config: PathBuf,
+    /// Who would start the rollout (separation of duties: not its only approver).
+    #[arg(long = "as", value_name = "USER")]
+    pub operator: Option<String>,
+    /// Judge the gates at this time (RFC 3339) instead of now: calendar state and evidence ages.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<jiff::Timestamp>,
+    /// Also list the gates that pass at ring and tenant scope.
+    #[arg(long)]
+    pub all: bool,
+    /// Audit trail (submissions and approvals).
+    #[arg(long, env = "RINGFENCE_AUDIT", default_value = ".ringfence/audit.jsonl")]
+    pub audit: PathBuf,
+    /// Where rehearsal reports are (as `ringfence rehearse --out` writes them).
+    #[arg(long, env = "RINGFENCE_REHEARSALS", default_value = ".ringfence/rehearsals")]
+    pub rehearsals: PathBuf,
+    /// Print as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `ringfence rehearse` copies a tenant database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CloneArg {
+    /// CREATE DATABASE … TEMPLATE: fast; needs the tenant database without other sessions for a moment.
+    Template,
+    /// Restore the tenant's latest restore point (from the LocalTarget's work directory): the
+    /// source is not touched, and the restore is recorded as a drill.
+    RestorePoint,
+}
+
+/// Arguments of `ringfence rehearse`.
+#[derive(Debug, Args)]
+pub struct RehearseArgs {
+    /// Configuration directory holding the Release.
+    pub dir: PathBuf,
+    /// Rehearse these tenants only (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "TENANTS")]
+    pub tenants: Vec<String>,
+    /// How to copy each database.
+    #[arg(long = "clone", value_enum, default_value = "template")]
+    pub clone: CloneArg,
+    /// With --clone template: end the tenant database's other sessions so the copy can start.
+    #[arg(long)]
+    pub terminate_sessions: bool,
+    /// Rehearsals running at once on one cluster.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub per_cluster: u32,
+    /// Do not run read/write probes during the migration (then blocking is predicted from locks alone).
+    #[arg(long)]
+    pub no_probes: bool,
+    /// Kill a rehearsal's migration after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Where reports go: OUT/<version>/<tenant>.json and .html.
+    #[arg(long, env = "RINGFENCE_REHEARSALS", default_value = ".ringfence/rehearsals")]
+    pub out: PathBuf,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,8 +5,10 @@
 mod cli;
 mod config_cmd;
 mod demo;
+mod gates_cmd;
 mod lint_cmd;
 mod odoo_cmd;
+mod rehearse_cmd;
 mod rollout_cmd;
 mod simulate_cmd;
 mod table;
@@ -16,7 +18,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use cli::{AuditCommand, Cli, Command, OdooCommand};
+use cli::{AuditCommand, Cli, Command, OdooCommand, PolicyCommand, ReleaseCommand};
 
 /// How a command ended, as the process exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,11 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::demo(&args),
         Command::Simulate(args) => simulate_cmd::simulate(&args),
         Command::Lint(args) => lint_cmd::lint(&args),
+        Command::Rehearse(args) => rehearse_cmd::rehearse(&args),
+        Command::Release(ReleaseCommand::Submit(args)) => gates_cmd::submit(&args),
+        Command::Approve(args) => gates_cmd::approve(&args),
+        Command::Gates(args) => gates_cmd::gates(&args),
+        Command::Policy(PolicyCommand::Test { dir, json }) => gates_cmd::policy_test(&dir, json),
     };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),

@@ -147,7 +147,7 @@ fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDrive
 }
 
 /// Reads a secret from where the configuration says it is. The value is never printed.
-fn read_secret(secret: &SecretRef) -> anyhow::Result<Secret> {
+pub fn read_secret(secret: &SecretRef) -> anyhow::Result<Secret> {
     match (&secret.env, &secret.file) {
         (Some(var), None) => {
             Ok(Secret::new(std::env::var(var).with_context(|| format!("environment variable {var} is not set"))?))

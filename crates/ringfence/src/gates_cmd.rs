@@ -1,0 +1,654 @@
+//! `release submit`, `approve`, `gates` and `policy test`: governance from the command line.
+//!
+//! The audit trail is the ledger. `release submit` appends `release.submitted` with the release's
+//! content digest and its revision number (1 for the first submission; a new number whenever the
+//! Release document changes); `approve` appends `release.approved` naming the revision approved.
+//! Approvals are read back from the same hash-chained file, verified end to end, so an approval
+//! cannot be slipped in or taken out without `audit verify` showing it; an approval of an older
+//! revision has expired (the policy says so). Users and their roles come from the configuration's
+//! `Users` document.
+//!
+//! `gates` gathers what the gate policy reads (`ringfence-gates`' input): the release and its
+//! revision, the risk tier decided from the change analysis the Release names, evidence verified
+//! from the files it names (signature and provenance against the policy's keys, Trivy/Grype and
+//! JUnit reports, rehearsal reports), approvals, users, and each tenant's calendar state now. It
+//! evaluates the policy (the configuration's `gates/` directory, else the built-in one) at release,
+//! ring and tenant scope and prints every gate with its verdict, what is missing and who can
+//! provide it.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use jiff::Timestamp;
+use ringfence_audit::{AuditLog, NewEntry, Subject};
+use ringfence_config::Loaded;
+use ringfence_core::calendar::{Reason, RiskTier};
+use ringfence_core::governance::GovernanceSpec;
+use ringfence_core::model::{Config, Release};
+use ringfence_gates::{
+    Approval, ApprovalSubject, CalendarState, DecidingFact, Evidence, GateInput, GatePolicy, GateReport,
+    ProvenanceEvidence, RehearsalEvidence, ReleaseInput, RiskDecisionInput, Scope, SignatureEvidence, TenantInput,
+    TestEvidence, User, Verdict, VulnerabilityEvidence,
+};
+use ringfence_risk::{Classification, TierRequest, decide};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::Exit;
+use crate::cli::{ApproveArgs, ApproveFor, GatesArgs, SubmitArgs};
+use crate::config_cmd::load_or_report;
+
+/// The content digest of a release: SHA-256 over its JSON form. Any change to the Release document
+/// (image, migration, evidence files named, tier asked for) gives a new digest.
+pub fn release_digest(release: &Release) -> String {
+    let bytes = serde_json::to_vec(release).expect("a release serialises");
+    format!("sha256:{:x}", Sha256::digest(&bytes))
+}
+
+/// One `release.submitted` entry.
+#[derive(Debug, Clone)]
+struct Submission {
+    revision: u32,
+    digest: String,
+    by: String,
+    at: Timestamp,
+}
+
+/// What the audit trail says about one release: its submissions and approvals, in order.
+#[derive(Debug, Default)]
+struct Ledger {
+    submissions: Vec<Submission>,
+    approvals: Vec<Approval>,
+}
+
+impl Ledger {
+    /// Reads (and verifies) the audit trail at `path`; a missing file is an empty ledger.
+    fn read(path: &Path, version: &str) -> anyhow::Result<Ledger> {
+        let mut ledger = Ledger::default();
+        if !path.exists() {
+            return Ok(ledger);
+        }
+        let entries = ringfence_audit::read_entries(path)
+            .with_context(|| format!("reading approvals from the audit trail {}", path.display()))?;
+        for e in entries.into_iter().filter(|e| e.subject.release == version) {
+            let get = |k: &str| e.details.get(k);
+            let revision = get("revision").and_then(Value::as_u64).unwrap_or(0) as u32;
+            match e.action.as_str() {
+                "release.submitted" => ledger.submissions.push(Submission {
+                    revision,
+                    digest: get("digest").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    by: e.actor.clone(),
+                    at: e.ts,
+                }),
+                "release.approved" => ledger.approvals.push(Approval {
+                    user: e.actor.clone(),
+                    role: get("role").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    reason: get("reason").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    at: e.ts,
+                    revision,
+                    subject: get("for")
+                        .and_then(|v| serde_json::from_value(v.clone()).ok())
+                        .unwrap_or(ApprovalSubject::Release),
+                }),
+                _ => {}
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// The submission of exactly this content, if any.
+    fn submitted(&self, digest: &str) -> Option<&Submission> {
+        self.submissions.iter().rev().find(|s| s.digest == digest)
+    }
+
+    fn latest(&self) -> Option<&Submission> {
+        self.submissions.last()
+    }
+}
+
+fn release_of(loaded: &Loaded, dir: &Path) -> anyhow::Result<Release> {
+    loaded.config.release.clone().with_context(|| {
+        format!("{} holds no Release document: governance applies to a release", dir.display())
+    })
+}
+
+fn check_release_name(release: &Release, loaded: &Loaded, asked: &str) -> anyhow::Result<()> {
+    let name = loaded.names.get(&ringfence_config::DocumentKind::Release).map(String::as_str);
+    if asked != release.version && Some(asked) != name {
+        bail!(
+            "the configuration's release is {} (version {}), not {asked:?}",
+            name.unwrap_or("unnamed"),
+            release.version
+        );
+    }
+    Ok(())
+}
+
+/// The user `who` names in the configuration's Users document, or an error saying who exists.
+fn find_user<'a>(config: &'a Config, who: &str) -> anyhow::Result<&'a ringfence_core::model::User> {
+    if config.users.is_empty() {
+        bail!("the configuration has no Users document: add one listing who may submit and approve (see examples/retail-fleet/users.yaml)");
+    }
+    let norm = |s: &str| s.trim().to_ascii_lowercase();
+    let mut found = config
+        .users
+        .iter()
+        .filter(|u| norm(&u.name) == norm(who) || u.email.as_deref().is_some_and(|e| norm(e) == norm(who)));
+    match (found.next(), found.next()) {
+        (Some(u), None) => Ok(u),
+        (Some(_), Some(_)) => bail!("{who:?} names more than one user: use the login name"),
+        (None, _) => bail!(
+            "{who:?} is not in the Users document; known users: {}",
+            config.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+fn append(audit: &Path, actor: &str, action: &str, release: &str, details: Value) -> anyhow::Result<()> {
+    let mut log = AuditLog::open(audit).with_context(|| format!("opening the audit trail {}", audit.display()))?;
+    log.append(NewEntry {
+        ts: Timestamp::now(),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        subject: Subject { release: release.to_owned(), tenant: None },
+        details,
+    })?;
+    Ok(())
+}
+
+/// `ringfence release submit DIR --as USER`.
+pub fn submit(args: &SubmitArgs) -> anyhow::Result<Exit> {
+    let loaded = match load_or_report(&args.dir, args.json) {
+        Ok(l) => l,
+        Err(exit) => return Ok(exit),
+    };
+    let release = release_of(&loaded, &args.dir)?;
+    let user = find_user(&loaded.config, &args.actor)?;
+    let digest = release_digest(&release);
+    let ledger = Ledger::read(&args.audit, &release.version)?;
+    let (revision, new) = match ledger.submitted(&digest) {
+        Some(s) if ledger.latest().map(|l| l.revision) == Some(s.revision) => (s.revision, false),
+        _ => (ledger.latest().map_or(1, |l| l.revision + 1), true),
+    };
+    if new {
+        append(
+            &args.audit,
+            &user.name,
+            "release.submitted",
+            &release.version,
+            json!({ "revision": revision, "digest": digest, "image": release.image, "author": release.change.author }),
+        )?;
+    }
+    let expired = ledger.approvals.iter().filter(|a| a.revision < revision).count();
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "release": release.version, "revision": revision, "digest": digest, "new": new,
+                "expiredApprovals": if new { expired } else { 0 },
+            }))?
+        );
+    } else if new {
+        println!("release {} submitted as revision {revision} by {} ({digest})", release.version, user.name);
+        if expired > 0 {
+            println!("{expired} approval(s) of earlier revisions no longer count: the release changed since");
+        }
+    } else {
+        println!("release {} is already submitted as revision {revision}: nothing changed", release.version);
+    }
+    Ok(Exit::Success)
+}
+
+/// `ringfence approve RELEASE --config DIR --as USER --role ROLE --reason TEXT`.
+pub fn approve(args: &ApproveArgs) -> anyhow::Result<Exit> {
+    let loaded = match load_or_report(&args.config, args.json) {
+        Ok(l) => l,
+        Err(exit) => return Ok(exit),
+    };
+    let release = release_of(&loaded, &args.config)?;
+    check_release_name(&release, &loaded, &args.release)?;
+    let user = find_user(&loaded.config, &args.actor)?;
+    if !user.roles.contains(&args.role) {
+        bail!(
+            "{} does not hold role {:?} (their roles: {}); approvals are counted per role",
+            user.name,
+            args.role,
+            if user.roles.is_empty() { "none".to_owned() } else { user.roles.join(", ") }
+        );
+    }
+    if args.reason.trim().is_empty() {
+        bail!("an approval needs a reason (--reason): it is what the audit trail keeps of the decision");
+    }
+    let digest = release_digest(&release);
+    let ledger = Ledger::read(&args.audit, &release.version)?;
+    let Some(submission) = ledger.submitted(&digest).filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
+    else {
+        bail!(
+            "release {} as it stands in {} is not submitted (or changed since it was): run `ringfence release submit {}` first, so the approval names the revision it approves",
+            release.version,
+            args.config.display(),
+            args.config.display()
+        );
+    };
+    let subject = ApprovalSubject::from(args.subject);
+    append(
+        &args.audit,
+        &user.name,
+        "release.approved",
+        &release.version,
+        json!({ "revision": submission.revision, "digest": digest, "role": args.role, "reason": args.reason.trim(), "for": subject }),
+    )?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "release": release.version, "revision": submission.revision, "user": user.name,
+                "role": args.role, "for": subject,
+            }))?
+        );
+    } else {
+        println!(
+            "{} approved {} of release {} revision {} as {}",
+            user.name,
+            match subject {
+                ApprovalSubject::Release => "the rollout",
+                ApprovalSubject::TierOverride => "the lowering of the risk tier",
+                ApprovalSubject::BreakGlass => "the break-glass exception",
+            },
+            release.version,
+            submission.revision,
+            args.role
+        );
+    }
+    Ok(Exit::Success)
+}
+
+impl From<ApproveFor> for ApprovalSubject {
+    fn from(f: ApproveFor) -> Self {
+        match f {
+            ApproveFor::Release => ApprovalSubject::Release,
+            ApproveFor::TierOverride => ApprovalSubject::TierOverride,
+            ApproveFor::BreakGlass => ApprovalSubject::BreakGlass,
+        }
+    }
+}
+
+/// Every gate of a release, at every scope.
+#[derive(Debug, serde::Serialize)]
+pub struct GatesOutcome {
+    /// The release scope, then each ring, then each tenant.
+    pub reports: Vec<GateReport>,
+    /// The worst verdict of all.
+    pub overall: Verdict,
+    /// The revision judged (0: not submitted).
+    pub revision: u32,
+}
+
+/// Evaluates every gate of the configuration's release at `now`, as `operator` would start it.
+pub fn evaluate(
+    dir: &Path,
+    loaded: &Loaded,
+    (audit, rehearsals): (&Path, &Path),
+    operator: Option<&str>,
+    now: Timestamp,
+) -> anyhow::Result<GatesOutcome> {
+    let config = &loaded.config;
+    let release = release_of(loaded, dir)?;
+    let base = if dir.is_dir() { dir.to_owned() } else { dir.parent().map(Path::to_owned).unwrap_or_default() };
+    let digest = release_digest(&release);
+    let ledger = Ledger::read(audit, &release.version)?;
+    let revision = ledger
+        .submitted(&digest)
+        .filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
+        .map_or(0, |s| s.revision);
+    let policy = GatePolicy::load(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let risk = risk_decision(&base, &release, &ledger, revision)?;
+    let mut evidence = gather_evidence(&base, config, &release)?;
+    evidence.rehearsal = rehearsal_evidence(rehearsals, &release)?;
+    let author = ledger
+        .submissions
+        .iter()
+        .find(|s| s.revision == revision)
+        .map(|s| s.by.clone())
+        .unwrap_or_else(|| release.change.author.clone());
+    let users: Vec<User> = config
+        .users
+        .iter()
+        .map(|u| User { name: u.name.clone(), email: u.email.clone(), roles: u.roles.clone() })
+        .collect();
+    let tenants = tenant_inputs(config, risk.effective, now)?;
+    let mut input = GateInput {
+        scope: Scope::Release,
+        now,
+        release: ReleaseInput {
+            id: format!("{}@{}", release.version, digest.get(7..19).unwrap_or_default()),
+            revision,
+            author,
+            operator: operator.map(str::to_owned),
+            image: release.image.clone(),
+        },
+        risk,
+        evidence,
+        approvals: ledger.approvals.clone(),
+        users,
+        calendar: release_calendar(&tenants),
+        capacity: None,
+        tenants: Vec::new(),
+    };
+    let mut reports = vec![policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?];
+    if revision == 0 {
+        // Not submitted: say so first, as the gate every other one depends on.
+        reports[0].verdicts.insert(
+            0,
+            ringfence_gates::GateVerdict {
+                gate: "submitted".into(),
+                rule: "not-submitted".into(),
+                verdict: Verdict::Waiting,
+                facts: json!({ "digest": digest, "submissions": ledger.submissions.len() }),
+                missing: Some(if ledger.submissions.is_empty() {
+                    "the release has not been submitted".into()
+                } else {
+                    "the Release document changed since its last submission".into()
+                }),
+                unblock: Some(format!("its author runs `ringfence release submit {}`", dir.display())),
+            },
+        );
+        reports[0] = GateReport::new(Scope::Release, std::mem::take(&mut reports[0].verdicts));
+    }
+    for ring in &config.policy.rings {
+        input.scope = Scope::Ring { name: ring.name.clone() };
+        reports.push(policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    input.scope = Scope::Release;
+    input.tenants = tenants;
+    reports.extend(policy.evaluate_tenants(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let overall = reports.iter().map(|r| r.overall).max().unwrap_or(Verdict::Pass);
+    Ok(GatesOutcome { reports, overall, revision })
+}
+
+/// The tier decision: from the change analysis the release names (`evidence.change`, the JSON of
+/// `ringfence odoo diff`), adjusted by the tier the author declares (`risk`): a raise applies at
+/// once; a lowering only with a `tier-override` approval of this revision. Without a change
+/// analysis, the declared tier (medium when none), said to be unverified.
+fn risk_decision(base: &Path, release: &Release, ledger: &Ledger, revision: u32) -> anyhow::Result<RiskDecisionInput> {
+    let author = release.change.author.as_str();
+    let Some(path) = &release.evidence.change else {
+        let tier = release.risk.unwrap_or(RiskTier::Medium);
+        return Ok(RiskDecisionInput {
+            computed: tier,
+            effective: tier,
+            deciding: vec![DecidingFact {
+                rule: "declared".into(),
+                fact: format!(
+                    "no change analysis (evidence.change): the tier is the one the author declares ({tier:?}), unverified"
+                ),
+                tenant: None,
+            }],
+            adjustment: None,
+        });
+    };
+    let path = base.join(path);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the change analysis {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let classification: Classification = serde_json::from_value(value.get("risk").cloned().unwrap_or(Value::Null))
+        .with_context(|| format!("{}: no `risk` classification (write it with `ringfence odoo diff --json`)", path.display()))?;
+    let override_by = ledger
+        .approvals
+        .iter()
+        .rev()
+        .find(|a| a.subject == ApprovalSubject::TierOverride && a.revision == revision)
+        .map(|a| (a.user.clone(), a.reason.clone()));
+    let request = match release.risk {
+        Some(t) if t > classification.tier => {
+            Some(TierRequest::Raise { to: t, reason: "the tier the author declares in the Release".into() })
+        }
+        Some(t) if t < classification.tier => override_by.map(|(approver, reason)| {
+            TierRequest::Lower(ringfence_risk::Override { to: t, reason, approver })
+        }),
+        _ => None,
+    };
+    let decision = decide(&classification, author, request.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut input = RiskDecisionInput::from(&decision);
+    if let Some(t) = release.risk.filter(|t| *t < classification.tier && request.is_none()) {
+        input.deciding.push(DecidingFact {
+            rule: "override-requested".into(),
+            fact: format!(
+                "the author asks for tier {t:?}, below the computed {:?}: it applies once a release-manager approves it with `ringfence approve … --for tier-override`",
+                classification.tier
+            ),
+            tenant: None,
+        });
+    }
+    Ok(input)
+}
+
+/// Verifies the evidence files the release names. Unreadable files are errors (exit 2), naming
+/// the file; evidence that reads but says no (a wrong key, a failing test) is evidence.
+fn gather_evidence(base: &Path, config: &Config, release: &Release) -> anyhow::Result<Evidence> {
+    let e = &release.evidence;
+    let sc = &config.policy.supply_chain;
+    let mut evidence = Evidence::default();
+    let image = ringfence_supply::ImageRef::parse(&release.image);
+    let keys = || -> anyhow::Result<ringfence_supply::Keyring> {
+        let paths: Vec<PathBuf> = sc.keys.iter().map(|k| base.join(k)).collect();
+        Ok(ringfence_supply::Keyring::load(&paths)?)
+    };
+    if let Some(path) = &e.signature {
+        let found = match &image {
+            Err(err) => SignatureEvidence { verified: false, key_id: None, problem: Some(err.to_string()) },
+            Ok(image) => {
+                let sig = ringfence_supply::CosignSignature::load(&base.join(path))?;
+                let v = ringfence_supply::verify_image_signature(&sig, image, &keys()?);
+                SignatureEvidence { verified: v.verified, key_id: v.key_id, problem: v.problem }
+            }
+        };
+        evidence.signature = Some(found);
+    }
+    if let Some(path) = &e.provenance {
+        let found = match &image {
+            Err(err) => ProvenanceEvidence { verified: false, builder_id: None, problem: Some(err.to_string()) },
+            Ok(image) => {
+                let envelope = ringfence_supply::Envelope::load(&base.join(path))?;
+                let v = ringfence_supply::verify_provenance(&envelope, image, &keys()?, &sc.allowed_builders);
+                ProvenanceEvidence { verified: v.verified, builder_id: v.builder_id, problem: v.problem }
+            }
+        };
+        evidence.provenance = Some(found);
+    }
+    if let Some(path) = &e.vulnerabilities {
+        let v = ringfence_supply::load_vulnerability_evidence(&base.join(path))?;
+        let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        evidence.vulnerabilities = Some(VulnerabilityEvidence {
+            scanner: v.scanner.to_string(),
+            critical: n(v.critical),
+            critical_fixable: n(v.critical_fixable),
+            high: n(v.high),
+            high_fixable: n(v.high_fixable),
+            medium: n(v.medium),
+            low: n(v.low),
+        });
+    }
+    if !e.tests.is_empty() {
+        let paths: Vec<PathBuf> = e.tests.iter().map(|p| base.join(p)).collect();
+        let t = ringfence_supply::load_junit(&paths)?;
+        let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+        evidence.tests = Some(TestEvidence {
+            total: n(t.total),
+            passed: n(t.passed),
+            failed: n(t.failed),
+            errors: n(t.errors),
+            skipped: n(t.skipped),
+        });
+    }
+    Ok(evidence)
+}
+
+/// The rehearsal reports of this release (`ROOT/<version>/*.json`, as `ringfence rehearse`
+/// writes them), summarised over tenants: done when every one completed; the worst predicted
+/// blocking and the longest migration.
+fn rehearsal_evidence(root: &Path, release: &Release) -> anyhow::Result<Option<RehearsalEvidence>> {
+    let reports = crate::rehearse_cmd::read_reports(root, &release.version)?;
+    if reports.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(RehearsalEvidence {
+        done: reports.iter().all(|r| r.ok()),
+        max_blocking_ms: reports.iter().map(|r| r.blocking.max_ms.round() as u64).max().unwrap_or(0),
+        duration_ms: reports.iter().map(|r| r.migration.duration_ms.round() as u64).max().unwrap_or(0),
+    }))
+}
+
+/// Each tenant's calendar state at `now` under the release's tier: inside a window or not (and when
+/// the next one opens), and the freezes that stop it.
+fn tenant_inputs(config: &Config, tier: RiskTier, now: Timestamp) -> anyhow::Result<Vec<TenantInput>> {
+    let spec = GovernanceSpec::from_config(config, Some(tier));
+    let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let break_glass_by = config.release.as_ref().and_then(|r| r.break_glass.as_ref()).and_then(|b| b.approvals.first().cloned());
+    let mut out = Vec::new();
+    for t in &config.fleet.tenants {
+        let has_windows = governance.windows.get(&t.id).is_some_and(|w| !w.is_empty());
+        let slot = governance.first_slot(&t.id, &t.pool, now);
+        let mut calendar = CalendarState { break_glass_by: break_glass_by.clone(), ..CalendarState::default() };
+        match &slot {
+            None => {
+                calendar.in_window = has_windows.then_some(false);
+            }
+            Some(slot) => {
+                let freezes: Vec<String> = slot
+                    .waits
+                    .iter()
+                    .filter_map(|w| match w {
+                        Reason::FrozenBy { name, .. } => Some(name.clone()),
+                        Reason::WindowClosedUntil { .. } => None,
+                    })
+                    .collect();
+                let entering = slot.break_glass.as_ref().filter(|_| slot.start <= now);
+                calendar.in_freeze = !freezes.is_empty() || entering.is_some();
+                calendar.freezes = entering.map(|b| b.freezes.clone()).unwrap_or(freezes);
+                calendar.break_glass_approved = entering.is_some();
+                calendar.in_window = has_windows.then_some(slot.start <= now);
+                calendar.next_window = (has_windows && slot.start > now).then_some(slot.start);
+            }
+        }
+        out.push(TenantInput {
+            id: t.id.to_string(),
+            tier: None,
+            migrates: true,
+            restore_point: None,
+            calendar,
+            capacity: None,
+        });
+    }
+    Ok(out)
+}
+
+/// The release-wide calendar state: a freeze in force for every tenant.
+fn release_calendar(tenants: &[TenantInput]) -> CalendarState {
+    let frozen: Vec<&TenantInput> = tenants.iter().filter(|t| t.calendar.in_freeze).collect();
+    if tenants.is_empty() || frozen.len() < tenants.len() {
+        return CalendarState::default();
+    }
+    let mut freezes: Vec<String> = frozen.iter().flat_map(|t| t.calendar.freezes.clone()).collect();
+    freezes.sort();
+    freezes.dedup();
+    CalendarState {
+        in_freeze: true,
+        freezes,
+        break_glass_approved: frozen.iter().all(|t| t.calendar.break_glass_approved),
+        break_glass_by: frozen[0].calendar.break_glass_by.clone(),
+        ..CalendarState::default()
+    }
+}
+
+/// `ringfence gates RELEASE --config DIR`.
+pub fn gates(args: &GatesArgs) -> anyhow::Result<Exit> {
+    let loaded = match load_or_report(&args.config, args.json) {
+        Ok(l) => l,
+        Err(exit) => return Ok(exit),
+    };
+    let release = release_of(&loaded, &args.config)?;
+    check_release_name(&release, &loaded, &args.release)?;
+    let now = args.at.unwrap_or_else(Timestamp::now);
+    let outcome = evaluate(&args.config, &loaded, (&args.audit, &args.rehearsals), args.operator.as_deref(), now)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&outcome)?);
+    } else {
+        print_outcome(&release, &outcome, args.all);
+    }
+    Ok(if outcome.overall == Verdict::Pass { Exit::Success } else { Exit::Failed })
+}
+
+/// Prints the gates as a table: every gate of the release scope, then per ring and tenant only
+/// what does not pass (unless `all`), then a summary line.
+pub fn print_outcome(release: &Release, outcome: &GatesOutcome, all: bool) {
+    println!("gates of release {} (revision {}):", release.version, outcome.revision);
+    let mut table = crate::table::Table::new(&["scope", "gate", "verdict", "rule", "what is missing / who can provide it"]);
+    let mut hidden: BTreeMap<String, usize> = BTreeMap::new();
+    for report in &outcome.reports {
+        let first_scope = matches!(report.scope, Scope::Release);
+        for v in &report.verdicts {
+            if !all && !first_scope && v.verdict == Verdict::Pass {
+                *hidden.entry(kind(&report.scope).to_owned()).or_default() += 1;
+                continue;
+            }
+            let detail = match (&v.missing, &v.unblock) {
+                (Some(m), Some(u)) => format!("{m} — {u}"),
+                (Some(m), None) => m.clone(),
+                (None, _) => summary(&v.facts),
+            };
+            table.row(vec![report.scope.to_string(), v.gate.clone(), v.verdict.to_string(), v.rule.clone(), detail]);
+        }
+    }
+    print!("{}", table.render());
+    for (scope, n) in hidden {
+        println!("({n} passing {scope} gate(s) not shown; --all shows them)");
+    }
+    let count = |v: Verdict| outcome.reports.iter().flat_map(|r| &r.verdicts).filter(|g| g.verdict == v).count();
+    println!(
+        "overall: {} — {} pass, {} waiting, {} fail",
+        outcome.overall,
+        count(Verdict::Pass),
+        count(Verdict::Waiting),
+        count(Verdict::Fail)
+    );
+}
+
+fn kind(scope: &Scope) -> &'static str {
+    match scope {
+        Scope::Release => "release",
+        Scope::Ring { .. } => "ring",
+        Scope::Tenant { .. } => "tenant",
+    }
+}
+
+/// A short account of a passing gate's facts.
+fn summary(facts: &Value) -> String {
+    let text = match facts {
+        Value::Object(m) if m.is_empty() => String::new(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut short: String = text.chars().take(90).collect();
+    if text.chars().count() > 90 {
+        short.push('…');
+    }
+    short
+}
+
+/// `ringfence policy test DIR`.
+pub fn policy_test(dir: &Path, json: bool) -> anyhow::Result<Exit> {
+    let summary = match ringfence_gates::run_tests(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(Exit::Usage);
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!("{summary}");
+    }
+    Ok(if summary.ok() { Exit::Success } else { Exit::Failed })
+}
