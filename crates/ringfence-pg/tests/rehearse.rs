@@ -280,6 +280,34 @@ fn the_clone_is_dropped_when_the_migration_fails_or_times_out() {
     assert_no_clones(&cluster);
 }
 
+#[test]
+fn a_migration_naming_its_own_connections_is_still_recognised_on_the_clone() {
+    let cluster = start(1000);
+    // Like Odoo 19's db_app_name: the migration's session renames itself, then holds the lock.
+    let migration = psql_migration(
+        &cluster,
+        "BEGIN; SET application_name = 'odoo-19'; LOCK TABLE customers IN ACCESS EXCLUSIVE MODE; \
+         SELECT pg_sleep(0.8); COMMIT;",
+    );
+    let report = run(&cluster, &options(template(false), migration, true));
+
+    assert!(report.migration.success, "{report:#?}");
+    let customers = report.table("customers").unwrap_or_else(|| panic!("customers not reported: {report:#?}"));
+    let hold = customers.holds.iter().find(|h| h.mode == LockMode::AccessExclusive).expect("the lock is traced");
+    assert_eq!(hold.application_name, "odoo-19");
+    assert_eq!(customers.strongest_mode, Some(LockMode::AccessExclusive), "counted as the migration's");
+    assert!(report.migration.backends.contains(&hold.pid));
+    let held = customers.access_exclusive_ms.unwrap();
+    assert!(held >= 600.0, "{held}");
+    let probed = report.probes.as_ref().and_then(|p| p.table("customers")).expect("customers probed");
+    assert!(probed.reads.max_ms >= 0.5 * held && probed.writes.max_ms >= 0.5 * held, "{probed:#?}");
+    assert_eq!(report.blocking.table.as_deref(), Some("public.customers"));
+    assert!(report.exceeds(Duration::from_millis(500)) && !report.exceeds(Duration::from_secs(5)));
+    // Nothing was rewritten: a lock alone changes no storage.
+    assert!(report.rewrites.is_empty(), "{:?}", report.rewrites);
+    assert_no_clones(&cluster);
+}
+
 /// A session on the source database, kept open until killed.
 fn session_on_source(cluster: &EphemeralCluster, app: &str) -> Child {
     let mut cmd = cluster.target().command(cluster.binaries().psql(), SOURCE);
