@@ -318,7 +318,6 @@ impl DatabaseClone {
     }
 
     /// Drops the clone's database (ending any session still on it) and reports failure.
-    #[allow(clippy::should_implement_trait)]
     pub fn drop(mut self) -> Result<(), PgError> {
         self.dropped = true;
         self.drop_database()

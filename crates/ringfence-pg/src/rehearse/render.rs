@@ -11,8 +11,8 @@ use crate::trace::LockMode;
 
 // Layout of the timeline, in CSS pixels.
 const LABEL_W: f64 = 240.0;
-const CHART_W: f64 = 760.0;
-const RIGHT_PAD: f64 = 20.0;
+const CHART_W: f64 = 680.0;
+const RIGHT_PAD: f64 = 90.0;
 const AXIS_H: f64 = 28.0;
 const LANE_H: f64 = 34.0;
 const HOLD_H: f64 = 14.0;
@@ -310,6 +310,27 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
          viewBox=\"0 0 {width:.0} {height:.0}\" role=\"img\" aria-label=\"lock timeline\">"
     );
+    // Lane backgrounds first, so the grid and the bars are drawn over them.
+    for (i, table) in lanes.iter().enumerate() {
+        let top = AXIS_H + LANE_H * i as f64;
+        let mut label = shorten(&table.table);
+        if table.rewritten {
+            label.push_str(" ↻");
+        }
+        let _ = writeln!(
+            out,
+            "<rect class=\"lane-bg{}\" x=\"0\" y=\"{top:.1}\" width=\"{width:.0}\" height=\"{LANE_H:.0}\"/>\
+             <text class=\"label\" x=\"8\" y=\"{:.1}\"><title>{}{}</title>{}</text>",
+            if i % 2 == 1 { " odd" } else { "" },
+            top + LANE_H / 2.0 + 4.0,
+            esc(&table.table),
+            if table.rewritten { " (rewritten)" } else { "" },
+            esc(&label)
+        );
+    }
+    if lanes.is_empty() {
+        let _ = writeln!(out, "<text class=\"label\" x=\"8\" y=\"{:.1}\">no table was locked</text>", AXIS_H + 20.0);
+    }
     // Axis: about eight ticks at round steps.
     let step = nice_step(span / 8.0);
     let mut tick = (start_ms / step).ceil() * step;
@@ -326,36 +347,14 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
         );
         tick += step;
     }
-    let _ = writeln!(
-        out,
-        "<line class=\"start\" x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\"><title>migration started</title></line>\n\
-         <line class=\"end\" x1=\"{3:.1}\" y1=\"{1:.1}\" x2=\"{3:.1}\" y2=\"{2:.1}\"><title>migration ended after {4}</title></line>",
-        x(0.0),
-        AXIS_H - 4.0,
-        height - 6.0,
-        x(report.migration.duration_ms),
-        secs(report.migration.duration_ms)
-    );
-    if lanes.is_empty() {
-        let _ = writeln!(out, "<text class=\"label\" x=\"8\" y=\"{:.1}\">no table was locked</text>", AXIS_H + 20.0);
-    }
     for (i, table) in lanes.iter().enumerate() {
         let top = AXIS_H + LANE_H * i as f64;
-        let mut label = shorten(&table.table);
-        if table.rewritten {
-            label.push_str(" ↻");
-        }
-        let _ = writeln!(
-            out,
-            "<g class=\"lane\"><rect class=\"lane-bg{}\" x=\"0\" y=\"{top:.1}\" width=\"{width:.0}\" height=\"{LANE_H:.0}\"/>\
-             <text class=\"label\" x=\"8\" y=\"{:.1}\"><title>{}{}</title>{}</text>",
-            if i % 2 == 1 { " odd" } else { "" },
-            top + LANE_H / 2.0 + 4.0,
-            esc(&table.table),
-            if table.rewritten { " (rewritten)" } else { "" },
-            esc(&label)
-        );
-        for hold in table.holds.iter().filter(|h| h.party == Party::Migration).take(MAX_BARS_PER_LANE) {
+        out.push_str("<g class=\"lane\">\n");
+        // Weakest first, so a stronger mode held at the same time is drawn on top and stays visible.
+        let mut holds: Vec<&HoldBar> =
+            table.holds.iter().filter(|h| h.party == Party::Migration).take(MAX_BARS_PER_LANE).collect();
+        holds.sort_by(|a, b| a.mode.cmp(&b.mode));
+        for hold in holds {
             bar(out, hold, top + 4.0, &x);
         }
         for wait in table.waits.iter().take(MAX_BARS_PER_LANE) {
@@ -380,12 +379,22 @@ fn timeline(out: &mut String, report: &RehearsalReport) {
             let _ = writeln!(
                 out,
                 "<text class=\"rewrite\" x=\"{:.1}\" y=\"{:.1}\"><title>table rewritten (new relfilenode)</title>↻ rewritten</text>",
-                LABEL_W + CHART_W + RIGHT_PAD - 4.0,
-                top + LANE_H - 4.0
+                LABEL_W + CHART_W + 8.0,
+                top + LANE_H / 2.0 + 4.0
             );
         }
         out.push_str("</g>\n");
     }
+    let _ = writeln!(
+        out,
+        "<line class=\"start\" x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\"><title>migration started</title></line>\n\
+         <line class=\"end\" x1=\"{3:.1}\" y1=\"{1:.1}\" x2=\"{3:.1}\" y2=\"{2:.1}\"><title>migration ended after {4}</title></line>",
+        x(0.0),
+        AXIS_H - 4.0,
+        height - 6.0,
+        x(report.migration.duration_ms),
+        secs(report.migration.duration_ms)
+    );
     out.push_str("</svg>\n");
 }
 
@@ -433,7 +442,7 @@ th{background:#f4f4f4}pre{white-space:pre-wrap;margin:0}.log{background:#f7f7f7;
 svg{background:#fff;border:1px solid #ddd}.lane-bg{fill:#fff}.lane-bg.odd{fill:#f8f8fb}\
 .label{font-size:12px;fill:#222}.tick{font-size:10px;fill:#666;text-anchor:middle}.grid{stroke:#eee}\
 .start{stroke:#1565c0;stroke-width:1.5}.end{stroke:#c62828;stroke-width:1.5;stroke-dasharray:4 3}\
-.rewrite{font-size:11px;fill:#6a1b9a;text-anchor:end}\
+.rewrite{font-size:11px;fill:#6a1b9a}\
 .hold{stroke:#0003}.m-ax{fill:#d32f2f}.m-write-block{fill:#f57c00}.m-sux{fill:#fbc02d}.m-rowx{fill:#7cb342}\
 .m-share{fill:#90caf9}.m-other{fill:#9e9e9e}.wait{fill:#6a1b9a}\
 .legend{font-size:12px}.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}\
@@ -475,7 +484,11 @@ fn nice_step(raw: f64) -> f64 {
 
 /// Milliseconds for people: `850 ms`, `2.31 s`, `4 min 05 s`.
 fn secs(ms: f64) -> String {
-    if ms.abs() < 1000.0 {
+    if ms == 0.0 {
+        "0 ms".to_owned()
+    } else if ms.abs() < 10.0 {
+        format!("{ms:.1} ms")
+    } else if ms.abs() < 1000.0 {
         format!("{ms:.0} ms")
     } else if ms.abs() < 120_000.0 {
         format!("{:.2} s", ms / 1000.0)
