@@ -368,6 +368,16 @@ pub struct RunArgs {
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Rehearsal reports (`ringfence rehearse --out`): tenants predicted to block longer than the
+    /// policy allows for the tier are migrated only inside maintenance windows, and each tenant's
+    /// measured migration time is what must fit in its window.
+    #[arg(long, env = "RINGFENCE_REHEARSALS", default_value = ".ringfence/rehearsals")]
+    pub rehearsals: PathBuf,
+    /// Start although release or ring gates do not pass (see `ringfence gates`), for this reason:
+    /// recorded in the audit trail with who overrode which gates. Without it, `--driver local`
+    /// refuses to start a release whose gates do not pass.
+    #[arg(long, value_name = "REASON")]
+    pub override_gates: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

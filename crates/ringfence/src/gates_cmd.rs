@@ -52,7 +52,6 @@ struct Submission {
     revision: u32,
     digest: String,
     by: String,
-    at: Timestamp,
 }
 
 /// What the audit trail says about one release: its submissions and approvals, in order.
@@ -79,7 +78,6 @@ impl Ledger {
                     revision,
                     digest: get("digest").and_then(Value::as_str).unwrap_or_default().to_owned(),
                     by: e.actor.clone(),
-                    at: e.ts,
                 }),
                 "release.approved" => ledger.approvals.push(Approval {
                     user: e.actor.clone(),
@@ -108,9 +106,11 @@ impl Ledger {
 }
 
 fn release_of(loaded: &Loaded, dir: &Path) -> anyhow::Result<Release> {
-    loaded.config.release.clone().with_context(|| {
-        format!("{} holds no Release document: governance applies to a release", dir.display())
-    })
+    loaded
+        .config
+        .release
+        .clone()
+        .with_context(|| format!("{} holds no Release document: governance applies to a release", dir.display()))
 }
 
 fn check_release_name(release: &Release, loaded: &Loaded, asked: &str) -> anyhow::Result<()> {
@@ -128,7 +128,9 @@ fn check_release_name(release: &Release, loaded: &Loaded, asked: &str) -> anyhow
 /// The user `who` names in the configuration's Users document, or an error saying who exists.
 fn find_user<'a>(config: &'a Config, who: &str) -> anyhow::Result<&'a ringfence_core::model::User> {
     if config.users.is_empty() {
-        bail!("the configuration has no Users document: add one listing who may submit and approve (see examples/retail-fleet/users.yaml)");
+        bail!(
+            "the configuration has no Users document: add one listing who may submit and approve (see examples/retail-fleet/users.yaml)"
+        );
     }
     let norm = |s: &str| s.trim().to_ascii_lowercase();
     let mut found = config
@@ -222,7 +224,8 @@ pub fn approve(args: &ApproveArgs) -> anyhow::Result<Exit> {
     }
     let digest = release_digest(&release);
     let ledger = Ledger::read(&args.audit, &release.version)?;
-    let Some(submission) = ledger.submitted(&digest).filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
+    let Some(submission) =
+        ledger.submitted(&digest).filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
     else {
         bail!(
             "release {} as it stands in {} is not submitted (or changed since it was): run `ringfence release submit {}` first, so the approval names the revision it approves",
@@ -389,10 +392,13 @@ fn risk_decision(base: &Path, release: &Release, ledger: &Ledger, revision: u32)
         });
     };
     let path = base.join(path);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading the change analysis {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading the change analysis {}", path.display()))?;
     let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
     let classification: Classification = serde_json::from_value(value.get("risk").cloned().unwrap_or(Value::Null))
-        .with_context(|| format!("{}: no `risk` classification (write it with `ringfence odoo diff --json`)", path.display()))?;
+        .with_context(|| {
+            format!("{}: no `risk` classification (write it with `ringfence odoo diff --json`)", path.display())
+        })?;
     let override_by = ledger
         .approvals
         .iter()
@@ -403,9 +409,8 @@ fn risk_decision(base: &Path, release: &Release, ledger: &Ledger, revision: u32)
         Some(t) if t > classification.tier => {
             Some(TierRequest::Raise { to: t, reason: "the tier the author declares in the Release".into() })
         }
-        Some(t) if t < classification.tier => override_by.map(|(approver, reason)| {
-            TierRequest::Lower(ringfence_risk::Override { to: t, reason, approver })
-        }),
+        Some(t) if t < classification.tier => override_by
+            .map(|(approver, reason)| TierRequest::Lower(ringfence_risk::Override { to: t, reason, approver })),
         _ => None,
     };
     let decision = decide(&classification, author, request.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -504,7 +509,8 @@ fn rehearsal_evidence(root: &Path, release: &Release) -> anyhow::Result<Option<R
 fn tenant_inputs(config: &Config, tier: RiskTier, now: Timestamp) -> anyhow::Result<Vec<TenantInput>> {
     let spec = GovernanceSpec::from_config(config, Some(tier));
     let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let break_glass_by = config.release.as_ref().and_then(|r| r.break_glass.as_ref()).and_then(|b| b.approvals.first().cloned());
+    let break_glass_by =
+        config.release.as_ref().and_then(|r| r.break_glass.as_ref()).and_then(|b| b.approvals.first().cloned());
     let mut out = Vec::new();
     for t in &config.fleet.tenants {
         let has_windows = governance.windows.get(&t.id).is_some_and(|w| !w.is_empty());
@@ -535,7 +541,12 @@ fn tenant_inputs(config: &Config, tier: RiskTier, now: Timestamp) -> anyhow::Res
             id: t.id.to_string(),
             tier: None,
             migrates: true,
-            restore_point: None,
+            // The engine's first step for every tenant is a fresh, verified restore point, and the
+            // migration never starts without it (a checked invariant of the simulator).
+            restore_point: Some(ringfence_gates::RestorePoint {
+                id: "taken by Ringfence as the tenant's first step, before its migration".into(),
+                taken_at: now,
+            }),
             calendar,
             capacity: None,
         });
@@ -583,12 +594,22 @@ pub fn gates(args: &GatesArgs) -> anyhow::Result<Exit> {
 /// what does not pass (unless `all`), then a summary line.
 pub fn print_outcome(release: &Release, outcome: &GatesOutcome, all: bool) {
     println!("gates of release {} (revision {}):", release.version, outcome.revision);
-    let mut table = crate::table::Table::new(&["scope", "gate", "verdict", "rule", "what is missing / who can provide it"]);
+    let mut table =
+        crate::table::Table::new(&["scope", "gate", "verdict", "rule", "what is missing / who can provide it"]);
     let mut hidden: BTreeMap<String, usize> = BTreeMap::new();
+    let release_level: Vec<(&str, &str, Verdict)> = outcome
+        .reports
+        .iter()
+        .filter(|r| matches!(r.scope, Scope::Release))
+        .flat_map(|r| r.verdicts.iter().map(|v| (v.gate.as_str(), v.rule.as_str(), v.verdict)))
+        .collect();
     for report in &outcome.reports {
         let first_scope = matches!(report.scope, Scope::Release);
         for v in &report.verdicts {
-            if !all && !first_scope && v.verdict == Verdict::Pass {
+            // A ring repeats the release's gates; show only what differs for it.
+            let repeated = matches!(report.scope, Scope::Ring { .. })
+                && release_level.contains(&(v.gate.as_str(), v.rule.as_str(), v.verdict));
+            if !all && !first_scope && (v.verdict == Verdict::Pass || repeated) {
                 *hidden.entry(kind(&report.scope).to_owned()).or_default() += 1;
                 continue;
             }
@@ -602,7 +623,7 @@ pub fn print_outcome(release: &Release, outcome: &GatesOutcome, all: bool) {
     }
     print!("{}", table.render());
     for (scope, n) in hidden {
-        println!("({n} passing {scope} gate(s) not shown; --all shows them)");
+        println!("({n} {scope} gate verdict(s) that pass or repeat the release's not shown; --all shows them)");
     }
     let count = |v: Verdict| outcome.reports.iter().flat_map(|r| &r.verdicts).filter(|g| g.verdict == v).count();
     println!(

@@ -36,8 +36,11 @@ pub fn read_reports(root: &Path, version: &str) -> anyhow::Result<Vec<RehearsalR
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading rehearsal reports in {}", dir.display())),
     };
-    let mut paths: Vec<PathBuf> =
-        entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
     paths.sort();
     paths
         .iter()
@@ -69,7 +72,8 @@ pub fn window_required_reason(report: &RehearsalReport, safety: &MigrationSafety
 
 /// The connection to a tenant's cluster.
 pub fn cluster_target(config: &Config, tenant: &Tenant) -> anyhow::Result<PgTarget> {
-    let cluster = config.fleet.cluster(&tenant.cluster).with_context(|| format!("tenant {}: unknown cluster", tenant.id))?;
+    let cluster =
+        config.fleet.cluster(&tenant.cluster).with_context(|| format!("tenant {}: unknown cluster", tenant.id))?;
     let c = &cluster.connection;
     let mut pg = PgTarget::new(c.host.clone(), c.port, c.user.clone());
     if let Some(secret) = &c.password_from {
@@ -108,7 +112,9 @@ fn migration_for(release: &Release, tenant: &Tenant, safety: &MigrationSafety) -
 /// The latest restore point recorded for `tenant` in the LocalTarget's work directory.
 fn latest_restore_point(config: &Config, tenant: &TenantId) -> anyhow::Result<RestorePoint> {
     let Some(target) = &config.local_target else {
-        bail!("--clone restore-point reads restore points from the LocalTarget's work directory, and the configuration has no LocalTarget");
+        bail!(
+            "--clone restore-point reads restore points from the LocalTarget's work directory, and the configuration has no LocalTarget"
+        );
     };
     let dir = target.work_dir.join("restore-points");
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
@@ -122,7 +128,10 @@ fn latest_restore_point(config: &Config, tenant: &TenantId) -> anyhow::Result<Re
         .collect();
     found.sort();
     let Some((_, path)) = found.pop() else {
-        bail!("tenant {tenant} has no restore point in {}: take one (a rollout does) or use --clone template", dir.display());
+        bail!(
+            "tenant {tenant} has no restore point in {}: take one (a rollout does) or use --clone template",
+            dir.display()
+        );
     };
     let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     serde_json::from_slice(&text).with_context(|| format!("{}: not a restore point record", path.display()))
@@ -206,18 +215,28 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
     results.sort_by(|a, b| a.0.cmp(&b.0));
 
     let mut exit = Exit::Success;
-    let mut table = Table::new(&["tenant", "clone", "migration", "result", "predicted blocking", "rewrites", "outside windows"]);
+    let mut table =
+        Table::new(&["tenant", "clone", "migration", "result", "predicted blocking", "rewrites", "outside windows"]);
     let mut json_reports = Vec::new();
     for (id, result) in &results {
         match result {
             Err(e) => {
                 exit = Exit::Failed;
-                table.row(vec![id.to_string(), "-".into(), "-".into(), format!("not rehearsed: {e:#}"), "-".into(), "-".into(), "-".into()]);
+                table.row(vec![
+                    id.to_string(),
+                    "-".into(),
+                    "-".into(),
+                    format!("not rehearsed: {e:#}"),
+                    "-".into(),
+                    "-".into(),
+                    "-".into(),
+                ]);
                 json_reports.push(json!({ "tenant": id, "error": format!("{e:#}") }));
             }
             Ok(report) => {
                 let path = out.join(format!("{id}.json"));
-                std::fs::write(&path, serde_json::to_vec_pretty(report)?).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, serde_json::to_vec_pretty(report)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 let html = out.join(format!("{id}.html"));
                 std::fs::write(&html, report.to_html()).with_context(|| format!("writing {}", html.display()))?;
                 let window = window_required_reason(report, safety, tier);
@@ -228,7 +247,11 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
                     id.to_string(),
                     report.clone.method.to_string(),
                     format!("{:.1}s", report.migration.duration_ms / 1000.0),
-                    if report.ok() { "completed".into() } else { report.errors.first().cloned().unwrap_or_else(|| "failed".into()) },
+                    if report.ok() {
+                        "completed".into()
+                    } else {
+                        report.errors.first().cloned().unwrap_or_else(|| "failed".into())
+                    },
                     format!(
                         "{:.1}s{}",
                         report.blocking.max_ms / 1000.0,
@@ -249,7 +272,12 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "release": release.version, "tier": tier, "rehearsals": json_reports }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({ "release": release.version, "tier": tier, "rehearsals": json_reports })
+            )?
+        );
     } else {
         print!("{}", table.render());
         println!("reports (JSON, and HTML with the lock timeline) in {}", out.display());

@@ -50,8 +50,14 @@ pub fn rollout(
     }
     let store = open_store(&args.state.state, true)?;
     let options = EngineOptions { schema_backward_compatible: release.schema_backward_compatible };
-    // Each tenant starts only in its window, outside the freezes, within the pacing limits.
-    let governance = Some(GovernanceSpec::from_config(&loaded.config, None));
+    // Each tenant starts only in its window, outside the freezes, within the pacing limits; those
+    // whose rehearsal predicts too much blocking only inside a window.
+    let mut spec = GovernanceSpec::from_config(&loaded.config, None);
+    apply_rehearsals(&mut spec, &loaded.config, &release, &args.rehearsals)?;
+    if let Some(exit) = check_gates(dir, &loaded, &release, args, actor, from)? {
+        return Ok(exit);
+    }
+    let governance = Some(spec);
     match args.driver {
         DriverKind::Simulate => {
             let mut sim =
@@ -64,6 +70,100 @@ pub fn rollout(
         DriverKind::Local => {
             let driver = local_driver(&loaded.config, &release)?;
             start_and_drive(store, driver, "local processes", (plan, options, governance), actor, args)
+        }
+    }
+}
+
+/// What the release's rehearsals change in the rules of the run: a tenant predicted to block reads
+/// or writes longer than `migration.maxPredictedBlocking` allows for the tier may start only inside
+/// a maintenance window, and its expected step takes at least twice its measured migration.
+fn apply_rehearsals(spec: &mut GovernanceSpec, config: &Config, release: &Release, root: &Path) -> anyhow::Result<()> {
+    for (tenant, report) in crate::rehearse_cmd::reports_by_tenant(root, &release.version)? {
+        if !config.fleet.tenants.iter().any(|t| t.id == tenant) {
+            continue;
+        }
+        if let Some(why) = crate::rehearse_cmd::window_required_reason(&report, &config.policy.migration, spec.tier) {
+            eprintln!("tenant {tenant}: only inside a maintenance window: {why}");
+            spec.window_required.insert(tenant.clone(), why);
+        }
+        let measured = ringfence_core::Duration::from_millis((report.migration.duration_ms * 2.0).ceil() as u64);
+        if measured > spec.expected_step {
+            spec.step_by_tenant.insert(tenant, measured);
+        }
+    }
+    Ok(())
+}
+
+/// Evaluates the release's gates before a rollout starts. With `--driver local`, a release or ring
+/// gate that does not pass stops the start (the table says why, the audit trail records it) unless
+/// `--override-gates REASON` is given, which is recorded as an override; a simulation touches
+/// nothing, so it reports them without stopping. Tenant gates (windows, freezes, capacity) are the
+/// engine's to enforce at each tenant's start. `Some(exit)` when the rollout must not start.
+fn check_gates(
+    dir: &Path,
+    loaded: &ringfence_config::Loaded,
+    release: &Release,
+    args: &RunArgs,
+    actor: &str,
+    from: Option<jiff::Timestamp>,
+) -> anyhow::Result<Option<Exit>> {
+    let now = from.unwrap_or_else(jiff::Timestamp::now);
+    let outcome = crate::gates_cmd::evaluate(dir, loaded, (&args.audit, &args.rehearsals), Some(actor), now)?;
+    // Rings repeat the release's gates: each gate and rule once, with the first scope it blocks.
+    let mut seen = std::collections::BTreeSet::new();
+    let blocking: Vec<serde_json::Value> = outcome
+        .reports
+        .iter()
+        .filter(|r| !matches!(r.scope, ringfence_gates::Scope::Tenant { .. }))
+        .flat_map(|r| r.blocking().map(move |v| (r, v)))
+        .filter(|(_, v)| seen.insert((v.gate.clone(), v.rule.clone())))
+        .map(|(r, v)| {
+            json!({ "scope": r.scope.to_string(), "gate": v.gate, "verdict": v.verdict, "rule": v.rule, "missing": v.missing })
+        })
+        .collect();
+    if blocking.is_empty() {
+        eprintln!("gates: every release and ring gate passes (revision {})", outcome.revision);
+        return Ok(None);
+    }
+    let record = |action: &str, details: serde_json::Value| -> anyhow::Result<()> {
+        let mut log = ringfence_audit::AuditLog::open(&args.audit)?;
+        log.append(ringfence_audit::NewEntry {
+            ts: jiff::Timestamp::now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            subject: ringfence_audit::Subject { release: release.version.clone(), tenant: None },
+            details,
+        })?;
+        Ok(())
+    };
+    match (args.driver, &args.override_gates) {
+        (DriverKind::Simulate, _) => {
+            eprintln!(
+                "gates: {} release or ring gate(s) do not pass (see `ringfence gates {}`); a simulation touches nothing, so it goes on",
+                blocking.len(),
+                release.version
+            );
+            Ok(None)
+        }
+        (DriverKind::Local, Some(reason)) if !reason.trim().is_empty() => {
+            eprintln!(
+                "gates: {} gate(s) do not pass; OVERRIDDEN by {actor}: {reason} (recorded in the audit trail)",
+                blocking.len()
+            );
+            record(
+                "release.gates.overridden",
+                json!({ "reason": reason.trim(), "revision": outcome.revision, "gates": blocking }),
+            )?;
+            Ok(None)
+        }
+        (DriverKind::Local, _) => {
+            crate::gates_cmd::print_outcome(release, &outcome, false);
+            record("release.gates.blocked", json!({ "revision": outcome.revision, "gates": blocking }))?;
+            eprintln!(
+                "the rollout does not start: {} release or ring gate(s) do not pass. Provide what is missing, or start with --override-gates REASON (recorded)",
+                blocking.len()
+            );
+            Ok(Some(Exit::Failed))
         }
     }
 }

@@ -120,6 +120,8 @@ fn sigkill_the_controller_at_several_points_and_resume_no_migration_runs_twice()
     let audit = dir.path().join("audit.jsonl");
     let with_state = |cmd: &mut Command| {
         cmd.arg("--driver").arg("local").arg("--state").arg(&state).arg("--audit").arg(&audit);
+        // A test fleet has no users to approve it: start anyway, the override recorded.
+        cmd.arg("--override-gates").arg("crash test fleet, nobody to approve");
     };
 
     // Kill while a migration is in flight (its wrapper wrote a pid file, not yet an exit status), then
