@@ -313,7 +313,20 @@ fn report_resume(run: RunId, report: &ResumeReport) {
 }
 
 fn drive<S: Store, D: Driver>(runner: &mut Runner<S, D>, args: &RunArgs) -> anyhow::Result<Exit> {
-    let outcome = runner.run_to_end(progress)?;
+    let outcome = match runner.run_to_end(progress) {
+        Ok(outcome) => outcome,
+        // Paused for an operator (say, a tenant with no slot): the run is in a known, recorded
+        // state, which is the rollout not completing rather than a usage error.
+        Err(stalled @ ringfence_runtime::RuntimeError::Stalled { .. }) => {
+            eprintln!("{stalled}");
+            eprintln!(
+                "the run stays as it is; see `ringfence status` and the audit trail ({}) for why",
+                args.audit.display()
+            );
+            return Ok(Exit::Failed);
+        }
+        Err(other) => return Err(other.into()),
+    };
     let engine = runner.engine();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report_json(runner.run_id(), engine, outcome))?);
