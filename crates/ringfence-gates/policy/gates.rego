@@ -118,9 +118,9 @@ tier := input.risk.effective
 # Whether `obj[key]` is given (neither absent nor null).
 given(obj, key) if object.get(obj, key, null) != null
 
-plural(n, word) := sprintf("%d %s", [n, word]) if n == 1
+plural(n, word) := sprintf("%v %s", [n, word]) if n == 1
 
-else := sprintf("%d %ss", [n, word])
+else := sprintf("%v %ss", [n, word])
 
 norm(s) := lower(trim_space(s))
 
@@ -209,7 +209,7 @@ rejection_note(r) := sprintf("%s does not hold role %s", [r.user, r.role]) if r.
 rejection_note(r) := sprintf("the author %s cannot approve", [r.user]) if r.why == "author"
 
 rejection_note(r) := sprintf(
-	"%s approved revision %d, but the release is now at revision %d",
+	"%s approved revision %v, but the release is now at revision %v",
 	[r.user, r.revision, input.release.revision],
 ) if r.why == "expired"
 
@@ -302,7 +302,7 @@ risk_tier_verdict := pass("risk-tier", "computed", risk_facts) if {
 } else := waiting(
 	"risk-tier", "override-not-approved", risk_facts,
 	sprintf(
-		"an approval (subject tier-override) by %s of lowering the tier from %s to %s for revision %d (%s)",
+		"an approval (subject tier-override) by %s of lowering the tier from %s to %s for revision %v (%s)",
 		[adjustment.approver, adjustment.from, adjustment.to, input.release.revision, adjustment.reason],
 	),
 	sprintf("%s approves the override", [adjustment.approver]),
@@ -386,7 +386,7 @@ vulnerabilities_verdict := waiting(
 } else := fail(
 	"vulnerabilities", "critical-fixable", vulns,
 	sprintf(
-		"critical vulnerabilities with a fix available: %d (at most %d allowed)",
+		"critical vulnerabilities with a fix available: %v (at most %v allowed)",
 		[vulns.criticalFixable, params.vulnerabilities.maxCriticalFixable],
 	),
 	"update the affected packages in the image and scan again",
@@ -394,14 +394,14 @@ vulnerabilities_verdict := waiting(
 	over(vulns.criticalFixable, params.vulnerabilities.maxCriticalFixable)
 } else := fail(
 	"vulnerabilities", "critical", vulns,
-	sprintf("critical vulnerabilities: %d (at most %d allowed)", [vulns.critical, params.vulnerabilities.maxCritical]),
+	sprintf("critical vulnerabilities: %v (at most %v allowed)", [vulns.critical, params.vulnerabilities.maxCritical]),
 	"remove or replace the affected packages, or accept the risk by raising the limit in the policy",
 ) if {
 	over(vulns.critical, params.vulnerabilities.maxCritical)
 } else := fail(
 	"vulnerabilities", "high-fixable", vulns,
 	sprintf(
-		"high vulnerabilities with a fix available: %d (at most %d allowed)",
+		"high vulnerabilities with a fix available: %v (at most %v allowed)",
 		[vulns.highFixable, params.vulnerabilities.maxHighFixable],
 	),
 	"update the affected packages in the image and scan again",
@@ -419,13 +419,13 @@ tests_verdict := waiting(
 	not given(evidence, "tests")
 } else := fail(
 	"tests", "tests-failed", tests,
-	sprintf("%d failed and %d errored of %d tests", [tests.failed, tests.errors, tests.total]),
+	sprintf("%v failed and %v errored of %v tests", [tests.failed, tests.errors, tests.total]),
 	"fix the failing tests and attach a new report",
 ) if {
 	tests.failed + tests.errors > 0
 } else := fail(
 	"tests", "too-few-tests", tests,
-	sprintf("%s ran, at least %d needed", [plural(tests.total, "test"), params.minTests]),
+	sprintf("%s ran, at least %v needed", [plural(tests.total, "test"), params.minTests]),
 	"run the full test suite, not a subset",
 ) if {
 	tests.total < params.minTests
@@ -453,7 +453,7 @@ rehearsal_verdict := pass("rehearsal", "not-required", {"tier": tier}) if {
 } else := fail(
 	"rehearsal", "blocking-over-limit", object.union(rehearsal, {"limits": params.rehearsal[tier]}),
 	sprintf(
-		"the rehearsal blocked other sessions for %d ms, over the %d ms limit for tier %s",
+		"the rehearsal blocked other sessions for %v ms, over the %v ms limit for tier %s",
 		[rehearsal.maxBlockingMs, params.rehearsal[tier].maxBlockingMs, tier],
 	),
 	"rewrite the migration to hold its locks for less time (see ringfence lint), then rehearse again",
@@ -462,7 +462,7 @@ rehearsal_verdict := pass("rehearsal", "not-required", {"tier": tier}) if {
 } else := fail(
 	"rehearsal", "duration-over-limit", object.union(rehearsal, {"limits": params.rehearsal[tier]}),
 	sprintf(
-		"the rehearsal took %d ms, over the %d ms limit for tier %s",
+		"the rehearsal took %v ms, over the %v ms limit for tier %s",
 		[rehearsal.durationMs, params.rehearsal[tier].maxDurationMs, tier],
 	),
 	"make the migration faster or split it across releases, then rehearse again",
@@ -527,15 +527,15 @@ restore_point_verdict(t, t_tier) := {
 	params.restorePointMaxAgeMinutes[t_tier] == null
 } else := waiting(
 	"restore-point", "missing", {"tier": t_tier, "maxAgeMinutes": params.restorePointMaxAgeMinutes[t_tier]},
-	sprintf("a restore point of %s's database, at most %d minutes old", [t.id, params.restorePointMaxAgeMinutes[t_tier]]),
+	sprintf("a restore point of %s's database, at most %v minutes old", [t.id, params.restorePointMaxAgeMinutes[t_tier]]),
 	"the runner takes one before the step (ringfence-pg), or take a backup now",
 ) if {
 	not t.restorePoint
 } else := fail(
 	"restore-point", "stale", object.union(t.restorePoint, {"maxAgeMinutes": params.restorePointMaxAgeMinutes[t_tier]}),
 	sprintf(
-		"the newest restore point of %s (%s) is %d minutes old, older than the %d minutes allowed for tier %s",
-		[t.id, t.restorePoint.id, t.restorePoint.ageSeconds / 60, params.restorePointMaxAgeMinutes[t_tier], t_tier],
+		"the newest restore point of %s (%s) is %v minutes old, older than the %v minutes allowed for tier %s",
+		[t.id, t.restorePoint.id, floor(t.restorePoint.ageSeconds / 60), params.restorePointMaxAgeMinutes[t_tier], t_tier],
 	),
 	"take a new restore point of the tenant's database before the step",
 ) if {
@@ -546,7 +546,7 @@ capacity_verdict(cap) := {"gate": "capacity", "rule": "no-limits", "verdict": "p
 	cap == null
 } else := waiting(
 	"capacity", "in-flight-limit", cap,
-	sprintf("headroom: %d tenants are migrating, the limit is %d", [cap.inFlight, cap.maxInFlight]),
+	sprintf("headroom: %v tenants are migrating, the limit is %v", [cap.inFlight, cap.maxInFlight]),
 	"wait for running steps to finish",
 ) if {
 	cap.inFlight >= cap.maxInFlight
