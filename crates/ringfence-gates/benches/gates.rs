@@ -144,6 +144,17 @@ fn main() {
     }
     let (min, median, max) = stats(times);
 
+    // The release gates alone (one scope, no tenants sent).
+    input.scope = Scope::Release;
+    let release: Vec<Duration> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            policy.evaluate(&input).expect("release gates");
+            t.elapsed()
+        })
+        .collect();
+    let (_, release, _) = stats(release);
+
     // One tenant per evaluation, as a naive runtime would ask: a sample, extrapolated.
     let sample = if quick { 50 } else { 200 };
     let t = Instant::now();
@@ -158,6 +169,7 @@ fn main() {
         "all gates (release + {RINGS} rings + {TENANTS} tenants in one evaluation, {verdicts} verdicts, {blocked} tenants not passing):"
     );
     println!("  time: min {}, median {}, max {} (target < {})", ms(min), ms(median), ms(max), ms(TARGET));
+    println!("release gates alone: median {} per evaluation", ms(release));
     println!(
         "one tenant per evaluation (input of {TENANTS} tenants): {} each, {} for all {TENANTS} (extrapolated from {sample})",
         ms(one_by_one),

@@ -205,7 +205,7 @@ impl GatePolicy {
     /// The tenant gates of `tenants`, one evaluation.
     fn tenant_chunk(&self, input: &GateInput, tenants: &[TenantInput]) -> Result<Vec<GateReport>, GateError> {
         let value = self.eval(TENANT_VERDICTS, wire(input, tenants)?)?;
-        let json = value.to_json_str().map_err(|e| GateError::Rego { message: e.to_string() })?;
+        let json = serde_json::to_string(&value).map_err(|e| GateError::Rego { message: e.to_string() })?;
         let mut by_tenant: HashMap<String, Vec<GateVerdict>> = serde_json::from_str(&json)
             .map_err(|e| bad(TENANT_VERDICTS, &json, &format!("expected {{tenant id: [verdict]}}: {e}")))?;
         Ok(tenants
@@ -306,7 +306,7 @@ struct WireRestorePoint<'a> {
 }
 
 fn verdicts(rule: &str, value: Value) -> Result<Vec<GateVerdict>, GateError> {
-    let json = value.to_json_str().map_err(|e| GateError::Rego { message: e.to_string() })?;
+    let json = serde_json::to_string(&value).map_err(|e| GateError::Rego { message: e.to_string() })?;
     serde_json::from_str(&json).map_err(|e| bad(rule, &json, &e.to_string()))
 }
 
