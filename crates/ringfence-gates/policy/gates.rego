@@ -84,14 +84,17 @@ verdicts := array.concat(release_level, [capacity_verdict(object.get(input, "cap
 
 verdicts := [] if input.scope.kind == "tenant"
 
-tenant_verdicts := {t.id: tenant_gates(t) | some t in input.tenants}
-
-tenant_gates(t) := [
-	restore_point_verdict(t),
-	freeze_verdict(t.calendar, tenant_tier(t)),
+# Evaluated for thousands of tenants at once: the per-tenant rules below call as few helper functions
+# as they can, and build their passes inline, because every call costs time per tenant.
+tenant_verdicts := {t.id: [
+	restore_point_verdict(t, t_tier),
+	freeze_verdict(t.calendar, t_tier),
 	window_verdict(t.calendar),
 	capacity_verdict(object.get(t, "capacity", null)),
-]
+] |
+	some t in input.tenants
+	t_tier := object.get(t, "tier", tier)
+}
 
 # ---------------------------------------------------------------------------------------------------
 # Helpers.
@@ -109,17 +112,15 @@ fail(gate, rule, facts, missing, unblock) := {
 }
 
 # The tier the gates apply: the risk decision's effective tier (raised by the author, or lowered with
-# an approved override); a tenant may carry its own.
+# an approved override); a tenant may carry its own (`t_tier` in the tenant gates).
 tier := input.risk.effective
-
-tenant_tier(t) := object.get(t, "tier", tier)
 
 # Whether `obj[key]` is given (neither absent nor null).
 given(obj, key) if object.get(obj, key, null) != null
 
-plural(n, word) := sprintf("%d %s", [n, word]) if n == 1
+plural(n, word) := sprintf("%v %s", [n, word]) if n == 1
 
-else := sprintf("%d %ss", [n, word])
+else := sprintf("%v %ss", [n, word])
 
 norm(s) := lower(trim_space(s))
 
@@ -208,7 +209,7 @@ rejection_note(r) := sprintf("%s does not hold role %s", [r.user, r.role]) if r.
 rejection_note(r) := sprintf("the author %s cannot approve", [r.user]) if r.why == "author"
 
 rejection_note(r) := sprintf(
-	"%s approved revision %d, but the release is now at revision %d",
+	"%s approved revision %v, but the release is now at revision %v",
 	[r.user, r.revision, input.release.revision],
 ) if r.why == "expired"
 
@@ -301,7 +302,7 @@ risk_tier_verdict := pass("risk-tier", "computed", risk_facts) if {
 } else := waiting(
 	"risk-tier", "override-not-approved", risk_facts,
 	sprintf(
-		"an approval (subject tier-override) by %s of lowering the tier from %s to %s for revision %d (%s)",
+		"an approval (subject tier-override) by %s of lowering the tier from %s to %s for revision %v (%s)",
 		[adjustment.approver, adjustment.from, adjustment.to, input.release.revision, adjustment.reason],
 	),
 	sprintf("%s approves the override", [adjustment.approver]),
@@ -385,7 +386,7 @@ vulnerabilities_verdict := waiting(
 } else := fail(
 	"vulnerabilities", "critical-fixable", vulns,
 	sprintf(
-		"critical vulnerabilities with a fix available: %d (at most %d allowed)",
+		"critical vulnerabilities with a fix available: %v (at most %v allowed)",
 		[vulns.criticalFixable, params.vulnerabilities.maxCriticalFixable],
 	),
 	"update the affected packages in the image and scan again",
@@ -393,14 +394,14 @@ vulnerabilities_verdict := waiting(
 	over(vulns.criticalFixable, params.vulnerabilities.maxCriticalFixable)
 } else := fail(
 	"vulnerabilities", "critical", vulns,
-	sprintf("critical vulnerabilities: %d (at most %d allowed)", [vulns.critical, params.vulnerabilities.maxCritical]),
+	sprintf("critical vulnerabilities: %v (at most %v allowed)", [vulns.critical, params.vulnerabilities.maxCritical]),
 	"remove or replace the affected packages, or accept the risk by raising the limit in the policy",
 ) if {
 	over(vulns.critical, params.vulnerabilities.maxCritical)
 } else := fail(
 	"vulnerabilities", "high-fixable", vulns,
 	sprintf(
-		"high vulnerabilities with a fix available: %d (at most %d allowed)",
+		"high vulnerabilities with a fix available: %v (at most %v allowed)",
 		[vulns.highFixable, params.vulnerabilities.maxHighFixable],
 	),
 	"update the affected packages in the image and scan again",
@@ -418,13 +419,13 @@ tests_verdict := waiting(
 	not given(evidence, "tests")
 } else := fail(
 	"tests", "tests-failed", tests,
-	sprintf("%d failed and %d errored of %d tests", [tests.failed, tests.errors, tests.total]),
+	sprintf("%v failed and %v errored of %v tests", [tests.failed, tests.errors, tests.total]),
 	"fix the failing tests and attach a new report",
 ) if {
 	tests.failed + tests.errors > 0
 } else := fail(
 	"tests", "too-few-tests", tests,
-	sprintf("%s ran, at least %d needed", [plural(tests.total, "test"), params.minTests]),
+	sprintf("%s ran, at least %v needed", [plural(tests.total, "test"), params.minTests]),
 	"run the full test suite, not a subset",
 ) if {
 	tests.total < params.minTests
@@ -452,7 +453,7 @@ rehearsal_verdict := pass("rehearsal", "not-required", {"tier": tier}) if {
 } else := fail(
 	"rehearsal", "blocking-over-limit", object.union(rehearsal, {"limits": params.rehearsal[tier]}),
 	sprintf(
-		"the rehearsal blocked other sessions for %d ms, over the %d ms limit for tier %s",
+		"the rehearsal blocked other sessions for %v ms, over the %v ms limit for tier %s",
 		[rehearsal.maxBlockingMs, params.rehearsal[tier].maxBlockingMs, tier],
 	),
 	"rewrite the migration to hold its locks for less time (see ringfence lint), then rehearse again",
@@ -461,7 +462,7 @@ rehearsal_verdict := pass("rehearsal", "not-required", {"tier": tier}) if {
 } else := fail(
 	"rehearsal", "duration-over-limit", object.union(rehearsal, {"limits": params.rehearsal[tier]}),
 	sprintf(
-		"the rehearsal took %d ms, over the %d ms limit for tier %s",
+		"the rehearsal took %v ms, over the %v ms limit for tier %s",
 		[rehearsal.durationMs, params.rehearsal[tier].maxDurationMs, tier],
 	),
 	"make the migration faster or split it across releases, then rehearse again",
@@ -474,7 +475,7 @@ rehearsal_verdict := pass("rehearsal", "not-required", {"tier": tier}) if {
 # step wait for its end, unless a break-glass exception is approved by someone in a break-glass role.
 # ---------------------------------------------------------------------------------------------------
 break_glass_allowed(cal) if {
-	not given(cal, "breakGlassBy")
+	not cal.breakGlassBy
 }
 
 break_glass_allowed(cal) if {
@@ -482,31 +483,31 @@ break_glass_allowed(cal) if {
 	role in user(cal.breakGlassBy).roles
 }
 
-freeze_verdict(cal, t) := pass("freeze", "no-freeze", cal) if {
-	not object.get(cal, "inFreeze", false)
-} else := pass("freeze", "tier-allowed", cal) if {
-	object.get(cal, "freezeAllowsTier", false)
+freeze_verdict(cal, t_tier) := {"gate": "freeze", "rule": "no-freeze", "verdict": "pass", "facts": cal} if {
+	not cal.inFreeze
+} else := {"gate": "freeze", "rule": "tier-allowed", "verdict": "pass", "facts": cal} if {
+	cal.freezeAllowsTier
 } else := fail(
 	"freeze", "break-glass-not-allowed", cal,
 	sprintf("the break-glass exception was approved by %s, who holds none of the roles %s", [cal.breakGlassBy, concat(", ", params.breakGlassRoles)]),
 	sprintf("a user with role %s approves the break-glass exception", [concat(" or ", params.breakGlassRoles)]),
 ) if {
-	object.get(cal, "breakGlassApproved", false)
+	cal.breakGlassApproved
 	not break_glass_allowed(cal)
 } else := pass("freeze", "break-glass", cal) if {
-	object.get(cal, "breakGlassApproved", false)
+	cal.breakGlassApproved
 } else := waiting(
 	"freeze", "in-freeze", cal,
-	sprintf("the freeze %s covers now and does not let tier %s through", [concat(", ", object.get(cal, "freezes", [])), t]),
+	sprintf("the freeze %s covers now and does not let tier %s through", [concat(", ", cal.freezes), t_tier]),
 	sprintf("wait for the freeze to end, or a user with role %s approves a break-glass exception", [concat(" or ", params.breakGlassRoles)]),
 )
 
 # ---------------------------------------------------------------------------------------------------
 # Tenant gates: maintenance window, restore point, capacity.
 # ---------------------------------------------------------------------------------------------------
-window_verdict(cal) := pass("maintenance-window", "no-window", cal) if {
-	not given(cal, "inWindow")
-} else := pass("maintenance-window", "in-window", cal) if {
+window_verdict(cal) := {"gate": "maintenance-window", "rule": "no-window", "verdict": "pass", "facts": cal} if {
+	object.get(cal, "inWindow", null) == null
+} else := {"gate": "maintenance-window", "rule": "in-window", "verdict": "pass", "facts": cal} if {
 	cal.inWindow
 } else := waiting(
 	"maintenance-window", "outside-window", cal,
@@ -514,45 +515,48 @@ window_verdict(cal) := pass("maintenance-window", "no-window", cal) if {
 	"wait for the window, or change the tenant's windows in the fleet configuration",
 )
 
-restore_point_limit(t) := params.restorePointMaxAgeMinutes[tenant_tier(t)]
-
-restore_point_verdict(t) := pass("restore-point", "not-required", {"migrates": object.get(t, "migrates", false), "tier": tenant_tier(t)}) if {
-	not object.get(t, "migrates", false)
-} else := pass("restore-point", "not-required", {"migrates": true, "tier": tenant_tier(t)}) if {
-	restore_point_limit(t) == null
+restore_point_verdict(t, t_tier) := {
+	"gate": "restore-point", "rule": "not-required", "verdict": "pass",
+	"facts": {"migrates": t.migrates, "tier": t_tier},
+} if {
+	not t.migrates
+} else := {
+	"gate": "restore-point", "rule": "not-required", "verdict": "pass",
+	"facts": {"migrates": true, "tier": t_tier},
+} if {
+	params.restorePointMaxAgeMinutes[t_tier] == null
 } else := waiting(
-	"restore-point", "missing", {"tier": tenant_tier(t), "maxAgeMinutes": restore_point_limit(t)},
-	sprintf("a restore point of %s's database, at most %d minutes old", [t.id, restore_point_limit(t)]),
+	"restore-point", "missing", {"tier": t_tier, "maxAgeMinutes": params.restorePointMaxAgeMinutes[t_tier]},
+	sprintf("a restore point of %s's database, at most %v minutes old", [t.id, params.restorePointMaxAgeMinutes[t_tier]]),
 	"the runner takes one before the step (ringfence-pg), or take a backup now",
 ) if {
-	not given(t, "restorePoint")
+	not t.restorePoint
 } else := fail(
-	"restore-point", "stale", object.union(t.restorePoint, {"maxAgeMinutes": restore_point_limit(t)}),
+	"restore-point", "stale", object.union(t.restorePoint, {"maxAgeMinutes": params.restorePointMaxAgeMinutes[t_tier]}),
 	sprintf(
-		"the newest restore point of %s (%s) is %d minutes old, older than the %d minutes allowed for tier %s",
-		[t.id, t.restorePoint.id, t.restorePoint.ageSeconds / 60, restore_point_limit(t), tenant_tier(t)],
+		"the newest restore point of %s (%s) is %v minutes old, older than the %v minutes allowed for tier %s",
+		[t.id, t.restorePoint.id, floor(t.restorePoint.ageSeconds / 60), params.restorePointMaxAgeMinutes[t_tier], t_tier],
 	),
 	"take a new restore point of the tenant's database before the step",
 ) if {
-	t.restorePoint.ageSeconds > restore_point_limit(t) * 60
-} else := pass("restore-point", "fresh", object.union(t.restorePoint, {"maxAgeMinutes": restore_point_limit(t)}))
+	t.restorePoint.ageSeconds > params.restorePointMaxAgeMinutes[t_tier] * 60
+} else := {"gate": "restore-point", "rule": "fresh", "verdict": "pass", "facts": t.restorePoint}
 
-capacity_verdict(cap) := pass("capacity", "no-limits", {}) if {
+capacity_verdict(cap) := {"gate": "capacity", "rule": "no-limits", "verdict": "pass", "facts": {}} if {
 	cap == null
 } else := waiting(
 	"capacity", "in-flight-limit", cap,
-	sprintf("headroom: %d tenants are migrating, the limit is %d", [cap.inFlight, cap.maxInFlight]),
+	sprintf("headroom: %v tenants are migrating, the limit is %v", [cap.inFlight, cap.maxInFlight]),
 	"wait for running steps to finish",
 ) if {
-	given(cap, "maxInFlight")
 	cap.inFlight >= cap.maxInFlight
 } else := waiting(
 	"capacity", "pool-headroom", cap,
 	sprintf(
 		"headroom: %v%% of the pool is unavailable, the limit is %v%%",
-		[object.get(cap, "poolUnavailablePercent", 0), object.get(cap, "maxPoolUnavailablePercent", params.maxPoolUnavailablePercent)],
+		[cap.poolUnavailablePercent, object.get(cap, "maxPoolUnavailablePercent", params.maxPoolUnavailablePercent)],
 	),
 	"wait for tenants of the pool to come back",
 ) if {
-	object.get(cap, "poolUnavailablePercent", 0) >= object.get(cap, "maxPoolUnavailablePercent", params.maxPoolUnavailablePercent)
-} else := pass("capacity", "headroom", cap)
+	cap.poolUnavailablePercent >= object.get(cap, "maxPoolUnavailablePercent", params.maxPoolUnavailablePercent)
+} else := {"gate": "capacity", "rule": "headroom", "verdict": "pass", "facts": cap}

@@ -74,7 +74,8 @@ pub struct GateInput {
     /// Capacity of what the ring (or release) runs on, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<CapacityState>,
-    /// The tenants the tenant-level gates are asked about (a batch, a ring, or one).
+    /// The tenants the tenant-level gates are asked about (a batch, a ring, or one); not sent to the
+    /// policy at the release and ring scopes.
     #[serde(default)]
     pub tenants: Vec<TenantInput>,
 }
@@ -393,4 +394,51 @@ pub struct RestorePoint {
     pub id: String,
     /// When it was taken.
     pub taken_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users() -> Users {
+        serde_json::from_str(
+            r#"{"users": [
+                {"name": "ana", "email": "Ana@Shop.example", "roles": ["approver"]},
+                {"name": "bruno", "roles": ["release-manager"]},
+                {"name": "ana@shop.example", "roles": ["release-manager"]}
+            ]}"#,
+        )
+        .expect("a users file in camelCase")
+    }
+
+    #[test]
+    fn users_are_found_by_name_or_e_mail_and_an_ambiguous_name_finds_nobody() {
+        let users = users();
+        assert_eq!(users.find(" Bruno ").map(|u| u.name.as_str()), Some("bruno"));
+        assert_eq!(users.find("ana").map(|u| u.name.as_str()), Some("ana"));
+        // Both ana's e-mail and another user's login: nobody, so no one borrows the other's roles.
+        assert_eq!(users.find("ana@shop.example"), None);
+        assert_eq!(users.find("mallory"), None);
+        assert!(users.users[1].has_role("release-manager") && !users.users[0].has_role("release-manager"));
+    }
+
+    #[test]
+    fn unknown_fields_in_a_users_file_are_refused() {
+        let err = serde_json::from_str::<Users>(r#"{"users": [{"name": "ana", "role": ["approver"]}]}"#)
+            .expect_err("`role` is not a field");
+        assert!(err.to_string().contains("unknown field `role`"), "{err}");
+    }
+
+    #[test]
+    fn an_approval_is_for_the_release_unless_it_says_otherwise() {
+        let a: Approval =
+            serde_json::from_str(r#"{"user": "ana", "role": "approver", "at": "2026-11-27T09:00:00Z", "revision": 3}"#)
+                .expect("an approval without reason or subject");
+        assert_eq!(a.subject, ApprovalSubject::Release);
+        let o: Approval = serde_json::from_str(
+            r#"{"user": "rita", "role": "release-manager", "at": "2026-11-27T09:00:00Z", "revision": 3, "subject": "tier-override"}"#,
+        )
+        .expect("an override approval");
+        assert_eq!(o.subject, ApprovalSubject::TierOverride);
+    }
 }

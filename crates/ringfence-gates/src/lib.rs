@@ -18,9 +18,10 @@
 //! # The policy contract
 //! A gate policy is the Rego package `ringfence.gates` defining two rules:
 //! - `verdicts`: an array of verdict objects for the release and ring scopes
-//!   (`input.scope.kind` is `release` or `ring`);
+//!   (`input.scope.kind` is `release` or `ring`); `input.tenants` is empty there, so that a ring's
+//!   gates cost the same for 10 tenants as for 10,000;
 //! - `tenant_verdicts`: an object from tenant id to an array of verdict objects, one entry per tenant of
-//!   `input.tenants`.
+//!   `input.tenants` (all of a batch, or the one of a `Scope::Tenant`).
 //!
 //! A verdict object is `{"gate", "rule", "verdict": "pass"|"waiting"|"fail", "facts", "missing",
 //! "unblock"}` ([`GateVerdict`]). The built-in policy's gates: `risk-tier` (a lowered tier needs an
@@ -34,7 +35,14 @@
 //! # Decisions
 //! - Missing evidence makes a gate *wait* (it can still arrive); evidence that says no makes it *fail*.
 //!   Too few valid approvals is *waiting*; an approval by an unknown user or in a role the user does
-//!   not hold is a *fail* (someone must remove it).
+//!   not hold is a *fail* (someone must remove it). Approvals count per role, distinct people per
+//!   role; people are named by login or e-mail, trimmed, case-insensitively (as `ringfence-risk`
+//!   compares authors), and a name matching two users matches nobody.
+//! - A scope asks one set of gates: the release and ring scopes the release-level gates, a tenant
+//!   scope only that tenant's gates (the runtime asks the ring before its tenants).
+//! - Tenant batches are evaluated in chunks of at least 1,000 tenants on up to 4 threads, each on its
+//!   own clone of the compiled engine; the input goes to regorus as JSON text (parsing it is faster than
+//!   converting a `serde_json::Value`). `benches/gates.rs` measures it (BENCHMARKS.md).
 //! - Policy location: `DIR/gates/` when it exists, else `DIR`; only files directly in it, sorted by
 //!   name. [`GatePolicy::load`] skips `*_test.rego`; [`run_tests`] loads everything. A directory
 //!   without `.rego` files gives the built-in policy; one with `.rego` files but no
