@@ -284,8 +284,11 @@ pub struct GatesOutcome {
     pub reports: Vec<GateReport>,
     /// The worst verdict of all.
     pub overall: Verdict,
-    /// The revision judged (0: not submitted).
+    /// The revision judged: the submitted one, or the next one when the release is not submitted
+    /// as it stands.
     pub revision: u32,
+    /// Whether the release is submitted as it stands.
+    pub submitted: bool,
 }
 
 /// Evaluates every gate of the configuration's release at `now`, as `operator` would start it.
@@ -301,10 +304,13 @@ pub fn evaluate(
     let base = if dir.is_dir() { dir.to_owned() } else { dir.parent().map(Path::to_owned).unwrap_or_default() };
     let digest = release_digest(&release);
     let ledger = Ledger::read(audit, &release.version)?;
-    let revision = ledger
+    // The submitted revision of exactly this content; when it changed (or was never submitted),
+    // the revision it will get, so that older approvals read as expired.
+    let submitted = ledger
         .submitted(&digest)
         .filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
-        .map_or(0, |s| s.revision);
+        .map(|s| s.revision);
+    let revision = submitted.unwrap_or_else(|| ledger.latest().map_or(1, |l| l.revision + 1));
     let policy = GatePolicy::load(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
     let risk = risk_decision(&base, &release, &ledger, revision)?;
     let mut evidence = gather_evidence(&base, config, &release)?;
@@ -340,7 +346,7 @@ pub fn evaluate(
         tenants: Vec::new(),
     };
     let mut reports = vec![policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?];
-    if revision == 0 {
+    if submitted.is_none() {
         // Not submitted: say so first, as the gate every other one depends on.
         reports[0].verdicts.insert(
             0,
@@ -367,7 +373,7 @@ pub fn evaluate(
     input.tenants = tenants;
     reports.extend(policy.evaluate_tenants(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
     let overall = reports.iter().map(|r| r.overall).max().unwrap_or(Verdict::Pass);
-    Ok(GatesOutcome { reports, overall, revision })
+    Ok(GatesOutcome { reports, overall, revision, submitted: submitted.is_some() })
 }
 
 /// The tier decision: from the change analysis the release names (`evidence.change`, the JSON of
@@ -593,7 +599,12 @@ pub fn gates(args: &GatesArgs) -> anyhow::Result<Exit> {
 /// Prints the gates as a table: every gate of the release scope, then per ring and tenant only
 /// what does not pass (unless `all`), then a summary line.
 pub fn print_outcome(release: &Release, outcome: &GatesOutcome, all: bool) {
-    println!("gates of release {} (revision {}):", release.version, outcome.revision);
+    println!(
+        "gates of release {} (revision {}{}):",
+        release.version,
+        outcome.revision,
+        if outcome.submitted { "" } else { ", not submitted yet" }
+    );
     let mut table =
         crate::table::Table::new(&["scope", "gate", "verdict", "rule", "what is missing / who can provide it"]);
     let mut hidden: BTreeMap<String, usize> = BTreeMap::new();
