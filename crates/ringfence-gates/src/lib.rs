@@ -51,6 +51,10 @@
 //!   ages (`restorePoint.ageSeconds`) are derived from it in Rust before evaluation, so a report is a
 //!   function of its input.
 //!
+//! - Fail closed: a policy whose `verdicts` is undefined is an error ([`GateError::MissingRule`]); a
+//!   tenant it leaves out of `tenant_verdicts` (one of its gates undefined for that tenant) gets a
+//!   failing `policy` verdict. A gate that cannot decide never lets a step through.
+//!
 //! # Invariants
 //! Pure but for reading policy files in [`GatePolicy::load`] and [`run_tests`]: no clock, no network, no
 //! randomness; the same input and policy give the same report.

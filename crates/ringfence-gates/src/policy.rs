@@ -210,7 +210,10 @@ impl GatePolicy {
             .map_err(|e| bad(TENANT_VERDICTS, &json, &format!("expected {{tenant id: [verdict]}}: {e}")))?;
         Ok(tenants
             .iter()
-            .map(|t| GateReport::new(Scope::Tenant { id: t.id.clone() }, by_tenant.remove(&t.id).unwrap_or_default()))
+            .map(|t| {
+                let verdicts = by_tenant.remove(&t.id).unwrap_or_else(|| vec![undecided(&t.id)]);
+                GateReport::new(Scope::Tenant { id: t.id.clone() }, verdicts)
+            })
             .collect())
     }
 
@@ -223,6 +226,25 @@ impl GatePolicy {
             return Err(GateError::MissingRule { rule: rule.to_owned() });
         }
         Ok(value)
+    }
+}
+
+/// The verdict of a tenant the policy's `tenant_verdicts` left out: a comprehension drops a tenant when
+/// one of its gates is undefined for it (a missing parameter, a field the policy did not expect), and
+/// a gate that cannot decide must stop the step rather than let it through.
+fn undecided(tenant: &str) -> GateVerdict {
+    GateVerdict {
+        gate: "policy".to_owned(),
+        rule: "no-verdict".to_owned(),
+        verdict: crate::report::Verdict::Fail,
+        facts: serde_json::json!({ "tenant": tenant }),
+        missing: Some(format!(
+            "the gate policy gave no verdicts for tenant {tenant}: one of its tenant gates is undefined for this tenant's input"
+        )),
+        unblock: Some(
+            "fix the gate policy (a parameter it reads may be missing) and check it with `ringfence policy test`"
+                .to_owned(),
+        ),
     }
 }
 

@@ -837,3 +837,39 @@ fn evaluation_is_deterministic_and_serialises() {
     assert_eq!(json["overall"], "waiting");
     assert_eq!(json["verdicts"][1]["gate"], "approvals");
 }
+
+#[test]
+fn a_tenant_the_policy_cannot_decide_fails_instead_of_passing() {
+    // A policy whose only tenant gate is undefined for tenants without a restore point.
+    let rego = r#"package ringfence.gates
+
+verdicts := []
+
+tenant_verdicts := {t.id: [v] |
+	some t in input.tenants
+	v := {"gate": "restore-point", "rule": "ok", "verdict": "pass", "facts": t.restorePoint}
+}
+"#;
+    let policy = GatePolicy::from_sources([("p.rego".to_owned(), rego.to_owned())]).expect("compiles");
+    let decided = decide(&classify(&module_bump(), &RiskRules::default()), AUTHOR, None).expect("no request");
+    let mut input = passing_input(RiskDecisionInput::from(&decided));
+    let mut bare = input.tenants[0].clone();
+    bare.id = "shop-b".to_owned();
+    bare.restore_point = None;
+    input.tenants.push(bare);
+    let reports = policy.evaluate_tenants(&input).expect("evaluates");
+    assert_eq!(reports[0].overall, Verdict::Pass, "{}", reports[0]);
+    assert_eq!(reports[1].overall, Verdict::Fail, "{}", reports[1]);
+    assert_eq!(reports[1].verdicts[0].gate, "policy");
+}
+
+#[test]
+fn a_tier_without_an_approval_rule_fails_the_approvals_gate() {
+    let policy_text = ringfence_gates::BUILTIN_POLICY.replace(r#""low": [{"role": "approver", "count": 1}],"#, "");
+    assert_ne!(policy_text, ringfence_gates::BUILTIN_POLICY, "the built-in policy's low-tier approvals moved");
+    let policy = GatePolicy::from_sources([("gates.rego".to_owned(), policy_text)]).expect("compiles");
+    let decided = decide(&classify(&image_only(), &RiskRules::default()), AUTHOR, None).expect("no request");
+    let report = policy.evaluate(&passing_input(RiskDecisionInput::from(&decided))).expect("evaluates");
+    let approvals = report.gate("approvals").expect("an approvals verdict");
+    assert_eq!((approvals.verdict, approvals.rule.as_str()), (Verdict::Fail, "no-rule-for-tier"), "{report}");
+}
