@@ -13,7 +13,8 @@
 #
 # Conventions: evidence that is absent makes a gate wait (it can still arrive); evidence that says no
 # makes it fail. The input carries no clock but `input.now`, and ages already computed from it
-# (`restorePoint.ageSeconds`). The input is documented in crates/ringfence-gates/src/input.rs.
+# (`restorePoint.ageSeconds`). The input is documented in crates/ringfence-gates/src/input.rs, with
+# an example in crates/ringfence-gates/policy/input.example.json.
 package ringfence.gates
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,6 +15,9 @@
 //!   any gate fails, else waiting if any waits, else pass.
 //! - [`run_tests`] (`testing`): a directory's Rego unit tests (`test_` rules), like `opa test`.
 //!
+//! `policy/input.example.json` is a complete input (a tenant step of a high-tier release), kept true
+//! by a test; Rego sees it with each restore point's `ageSeconds` added.
+//!
 //! # The policy contract
 //! A gate policy is the Rego package `ringfence.gates` defining two rules:
 //! - `verdicts`: an array of verdict objects for the release and ring scopes

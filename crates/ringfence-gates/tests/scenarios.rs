@@ -873,3 +873,17 @@ fn a_tier_without_an_approval_rule_fails_the_approvals_gate() {
     let approvals = report.gate("approvals").expect("an approvals verdict");
     assert_eq!((approvals.verdict, approvals.rule.as_str()), (Verdict::Fail, "no-rule-for-tier"), "{report}");
 }
+
+#[test]
+fn the_documented_example_input_reads_and_passes_every_gate() {
+    let example = include_str!("../policy/input.example.json");
+    let mut input: GateInput = serde_json::from_str(example).expect("the example is a valid GateInput");
+    let policy = GatePolicy::builtin();
+    let tenant = policy.evaluate(&input).expect("evaluates");
+    assert_eq!(tenant.overall, Verdict::Pass, "{tenant}");
+    let restore = tenant.gate("restore-point").expect("a restore-point verdict");
+    assert_eq!(restore.facts["ageSeconds"], 1500, "ages are derived from `now`: {restore}");
+    input.scope = Scope::Release;
+    let release = policy.evaluate(&input).expect("evaluates");
+    assert_eq!(release.overall, Verdict::Pass, "{release}");
+}

@@ -13,7 +13,8 @@
 #
 # A verdict is {"gate", "rule", "verdict": "pass"|"waiting"|"fail", "facts", "missing", "unblock"}.
 # Evidence that is absent makes a gate wait; evidence that says no makes it fail. The input is
-# documented in crates/ringfence-gates/src/input.rs.
+# documented in crates/ringfence-gates/src/input.rs, with an example in
+# crates/ringfence-gates/policy/input.example.json.
 package ringfence.gates
 
 # ---------------------------------------------------------------------------------------------------
