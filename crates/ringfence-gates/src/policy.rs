@@ -3,15 +3,15 @@
 //!
 //! A policy is compiled once: [`GatePolicy`] keeps a prepared regorus engine and every evaluation runs
 //! on a clone of it, so a policy can be evaluated many times (and from several threads, each with its
-//! own `&GatePolicy`) without parsing again.
+//! own `&GatePolicy`) without parsing again. Release and ring scopes evaluate the rule `verdicts` once;
+//! tenant gates are evaluated for every tenant of the input in one evaluation of `tenant_verdicts`
+//! (large batches split over a few threads), which is what keeps 10,000 tenants well under a second.
 //!
 //! Evaluation uses regorus's interpreter, not its bytecode VM (RVM, the `rvm` feature): the RVM ran the
 //! built-in policy's tenant gates about twice as fast, but in regorus 0.14.1 it gives *undefined* for
 //! `x := "a" if { some r in input.xs; r == 1 } else := "b"` when no element matches (the interpreter
-//! gives `"b"`), which the gate policies' `else` chains rely on. A gate must not change its answer with
-//! the engine, so the interpreter it is until that is fixed. Release and ring scopes evaluate the rule `verdicts` once;
-//! tenant gates are evaluated for every tenant of the input in one evaluation of `tenant_verdicts`,
-//! which is what keeps 10,000 tenants well under a second.
+//! gives `"b"`), and the gate policies rely on such `else` chains. A gate must not change its answer
+//! with the engine, so the interpreter it is until that is fixed.
 //!
 //! Not here: the policy's content (`policy/gates.rego`), running Rego unit tests (`testing`).
 
