@@ -13,7 +13,8 @@
 #
 # Conventions: evidence that is absent makes a gate wait (it can still arrive); evidence that says no
 # makes it fail. The input carries no clock but `input.now`, and ages already computed from it
-# (`restorePoint.ageSeconds`). The input is documented in crates/ringfence-gates/src/input.rs.
+# (`restorePoint.ageSeconds`). The input is documented in crates/ringfence-gates/src/input.rs, with
+# an example in crates/ringfence-gates/policy/input.example.json.
 package ringfence.gates
 
 # ---------------------------------------------------------------------------------------------------
@@ -37,7 +38,7 @@ params := {
 	# Roles that may approve a break-glass exception to a freeze.
 	"breakGlassRoles": ["release-manager"],
 	# Oldest restore point (or backup) allowed before a tenant step that migrates, in minutes, per
-	# tier; null: none needed.
+	# tier; null (or a tier left out): none needed.
 	"restorePointMaxAgeMinutes": {"low": null, "medium": 1440, "high": 240, "critical": 60},
 	# Tiers that need a rehearsal of the migration on a clone, and its limits: the longest another
 	# session may wait on the migration's locks, and the longest the migration may take.
@@ -46,6 +47,9 @@ params := {
 		"critical": {"maxBlockingMs": 5000, "maxDurationMs": 1800000},
 	},
 	# Vulnerability scan thresholds (counts in the image); null: no limit.
+	# Keep every parameter (set a limit to null rather than deleting it): the rules read them all, and
+	# a gate that cannot decide gives no verdict, which Ringfence treats as an error for the release
+	# gates and as a failing `policy` verdict for a tenant.
 	"vulnerabilities": {
 		"maxCriticalFixable": 0,
 		"maxCritical": null,
@@ -87,7 +91,7 @@ verdicts := [] if input.scope.kind == "tenant"
 # Evaluated for thousands of tenants at once: the per-tenant rules below call as few helper functions
 # as they can, and build their passes inline, because every call costs time per tenant.
 tenant_verdicts := {t.id: [
-	restore_point_verdict(t, t_tier),
+	restore_point_verdict(t, t_tier, object.get(params.restorePointMaxAgeMinutes, t_tier, null)),
 	freeze_verdict(t.calendar, t_tier),
 	window_verdict(t.calendar),
 	capacity_verdict(object.get(t, "capacity", null)),
@@ -237,6 +241,12 @@ shortfall_rule := "separation-of-duties" if {
 } else := "count"
 
 approvals_verdict := fail(
+	"approvals", "no-rule-for-tier", {"tier": tier},
+	sprintf("params.approvals has no entry for tier %s, so nobody can approve this release", [tier]),
+	"add the tier to params.approvals in the gate policy",
+) if {
+	not params.approvals[tier]
+} else := fail(
 	"approvals", forged[0].why, approvals_facts,
 	concat("; ", [rejection_note(r) | some r in forged]),
 	"remove these approvals, or fix the users file if the user or role is missing from it",
@@ -515,7 +525,8 @@ window_verdict(cal) := {"gate": "maintenance-window", "rule": "no-window", "verd
 	"wait for the window, or change the tenant's windows in the fleet configuration",
 )
 
-restore_point_verdict(t, t_tier) := {
+# `limit`: the tier's maximum age in minutes, null when the tier needs no restore point.
+restore_point_verdict(t, t_tier, limit) := {
 	"gate": "restore-point", "rule": "not-required", "verdict": "pass",
 	"facts": {"migrates": t.migrates, "tier": t_tier},
 } if {
@@ -524,23 +535,23 @@ restore_point_verdict(t, t_tier) := {
 	"gate": "restore-point", "rule": "not-required", "verdict": "pass",
 	"facts": {"migrates": true, "tier": t_tier},
 } if {
-	params.restorePointMaxAgeMinutes[t_tier] == null
+	limit == null
 } else := waiting(
-	"restore-point", "missing", {"tier": t_tier, "maxAgeMinutes": params.restorePointMaxAgeMinutes[t_tier]},
-	sprintf("a restore point of %s's database, at most %v minutes old", [t.id, params.restorePointMaxAgeMinutes[t_tier]]),
+	"restore-point", "missing", {"tier": t_tier, "maxAgeMinutes": limit},
+	sprintf("a restore point of %s's database, at most %v minutes old", [t.id, limit]),
 	"the runner takes one before the step (ringfence-pg), or take a backup now",
 ) if {
 	not t.restorePoint
+} else := {"gate": "restore-point", "rule": "fresh", "verdict": "pass", "facts": t.restorePoint} if {
+	t.restorePoint.ageSeconds <= limit * 60
 } else := fail(
-	"restore-point", "stale", object.union(t.restorePoint, {"maxAgeMinutes": params.restorePointMaxAgeMinutes[t_tier]}),
+	"restore-point", "stale", object.union(t.restorePoint, {"maxAgeMinutes": limit}),
 	sprintf(
 		"the newest restore point of %s (%s) is %v minutes old, older than the %v minutes allowed for tier %s",
-		[t.id, t.restorePoint.id, floor(t.restorePoint.ageSeconds / 60), params.restorePointMaxAgeMinutes[t_tier], t_tier],
+		[t.id, t.restorePoint.id, floor(t.restorePoint.ageSeconds / 60), limit, t_tier],
 	),
 	"take a new restore point of the tenant's database before the step",
-) if {
-	t.restorePoint.ageSeconds > params.restorePointMaxAgeMinutes[t_tier] * 60
-} else := {"gate": "restore-point", "rule": "fresh", "verdict": "pass", "facts": t.restorePoint}
+)
 
 capacity_verdict(cap) := {"gate": "capacity", "rule": "no-limits", "verdict": "pass", "facts": {}} if {
 	cap == null

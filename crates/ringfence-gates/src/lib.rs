@@ -15,6 +15,9 @@
 //!   any gate fails, else waiting if any waits, else pass.
 //! - [`run_tests`] (`testing`): a directory's Rego unit tests (`test_` rules), like `opa test`.
 //!
+//! `policy/input.example.json` is a complete input (a tenant step of a high-tier release), kept true
+//! by a test; Rego sees it with each restore point's `ageSeconds` added.
+//!
 //! # The policy contract
 //! A gate policy is the Rego package `ringfence.gates` defining two rules:
 //! - `verdicts`: an array of verdict objects for the release and ring scopes
@@ -50,6 +53,10 @@
 //! - Time: the policy has no clock and no time builtins. [`GateInput::now`] is the only instant, and
 //!   ages (`restorePoint.ageSeconds`) are derived from it in Rust before evaluation, so a report is a
 //!   function of its input.
+//!
+//! - Fail closed: a policy whose `verdicts` is undefined is an error ([`GateError::MissingRule`]); a
+//!   tenant it leaves out of `tenant_verdicts` (one of its gates undefined for that tenant) gets a
+//!   failing `policy` verdict. A gate that cannot decide never lets a step through.
 //!
 //! # Invariants
 //! Pure but for reading policy files in [`GatePolicy::load`] and [`run_tests`]: no clock, no network, no

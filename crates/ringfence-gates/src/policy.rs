@@ -3,15 +3,15 @@
 //!
 //! A policy is compiled once: [`GatePolicy`] keeps a prepared regorus engine and every evaluation runs
 //! on a clone of it, so a policy can be evaluated many times (and from several threads, each with its
-//! own `&GatePolicy`) without parsing again.
+//! own `&GatePolicy`) without parsing again. Release and ring scopes evaluate the rule `verdicts` once;
+//! tenant gates are evaluated for every tenant of the input in one evaluation of `tenant_verdicts`
+//! (large batches split over a few threads), which is what keeps 10,000 tenants well under a second.
 //!
 //! Evaluation uses regorus's interpreter, not its bytecode VM (RVM, the `rvm` feature): the RVM ran the
 //! built-in policy's tenant gates about twice as fast, but in regorus 0.14.1 it gives *undefined* for
 //! `x := "a" if { some r in input.xs; r == 1 } else := "b"` when no element matches (the interpreter
-//! gives `"b"`), which the gate policies' `else` chains rely on. A gate must not change its answer with
-//! the engine, so the interpreter it is until that is fixed. Release and ring scopes evaluate the rule `verdicts` once;
-//! tenant gates are evaluated for every tenant of the input in one evaluation of `tenant_verdicts`,
-//! which is what keeps 10,000 tenants well under a second.
+//! gives `"b"`), and the gate policies rely on such `else` chains. A gate must not change its answer
+//! with the engine, so the interpreter it is until that is fixed.
 //!
 //! Not here: the policy's content (`policy/gates.rego`), running Rego unit tests (`testing`).
 
@@ -210,7 +210,10 @@ impl GatePolicy {
             .map_err(|e| bad(TENANT_VERDICTS, &json, &format!("expected {{tenant id: [verdict]}}: {e}")))?;
         Ok(tenants
             .iter()
-            .map(|t| GateReport::new(Scope::Tenant { id: t.id.clone() }, by_tenant.remove(&t.id).unwrap_or_default()))
+            .map(|t| {
+                let verdicts = by_tenant.remove(&t.id).unwrap_or_else(|| vec![undecided(&t.id)]);
+                GateReport::new(Scope::Tenant { id: t.id.clone() }, verdicts)
+            })
             .collect())
     }
 
@@ -223,6 +226,25 @@ impl GatePolicy {
             return Err(GateError::MissingRule { rule: rule.to_owned() });
         }
         Ok(value)
+    }
+}
+
+/// The verdict of a tenant the policy's `tenant_verdicts` left out: a comprehension drops a tenant when
+/// one of its gates is undefined for it (a missing parameter, a field the policy did not expect), and
+/// a gate that cannot decide must stop the step rather than let it through.
+fn undecided(tenant: &str) -> GateVerdict {
+    GateVerdict {
+        gate: "policy".to_owned(),
+        rule: "no-verdict".to_owned(),
+        verdict: crate::report::Verdict::Fail,
+        facts: serde_json::json!({ "tenant": tenant }),
+        missing: Some(format!(
+            "the gate policy gave no verdicts for tenant {tenant}: one of its tenant gates is undefined for this tenant's input"
+        )),
+        unblock: Some(
+            "fix the gate policy (a parameter it reads may be missing) and check it with `ringfence policy test`"
+                .to_owned(),
+        ),
     }
 }
 

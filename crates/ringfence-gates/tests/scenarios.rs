@@ -837,3 +837,53 @@ fn evaluation_is_deterministic_and_serialises() {
     assert_eq!(json["overall"], "waiting");
     assert_eq!(json["verdicts"][1]["gate"], "approvals");
 }
+
+#[test]
+fn a_tenant_the_policy_cannot_decide_fails_instead_of_passing() {
+    // A policy whose only tenant gate is undefined for tenants without a restore point.
+    let rego = r#"package ringfence.gates
+
+verdicts := []
+
+tenant_verdicts := {t.id: [v] |
+	some t in input.tenants
+	v := {"gate": "restore-point", "rule": "ok", "verdict": "pass", "facts": t.restorePoint}
+}
+"#;
+    let policy = GatePolicy::from_sources([("p.rego".to_owned(), rego.to_owned())]).expect("compiles");
+    let decided = decide(&classify(&module_bump(), &RiskRules::default()), AUTHOR, None).expect("no request");
+    let mut input = passing_input(RiskDecisionInput::from(&decided));
+    let mut bare = input.tenants[0].clone();
+    bare.id = "shop-b".to_owned();
+    bare.restore_point = None;
+    input.tenants.push(bare);
+    let reports = policy.evaluate_tenants(&input).expect("evaluates");
+    assert_eq!(reports[0].overall, Verdict::Pass, "{}", reports[0]);
+    assert_eq!(reports[1].overall, Verdict::Fail, "{}", reports[1]);
+    assert_eq!(reports[1].verdicts[0].gate, "policy");
+}
+
+#[test]
+fn a_tier_without_an_approval_rule_fails_the_approvals_gate() {
+    let policy_text = ringfence_gates::BUILTIN_POLICY.replace(r#""low": [{"role": "approver", "count": 1}],"#, "");
+    assert_ne!(policy_text, ringfence_gates::BUILTIN_POLICY, "the built-in policy's low-tier approvals moved");
+    let policy = GatePolicy::from_sources([("gates.rego".to_owned(), policy_text)]).expect("compiles");
+    let decided = decide(&classify(&image_only(), &RiskRules::default()), AUTHOR, None).expect("no request");
+    let report = policy.evaluate(&passing_input(RiskDecisionInput::from(&decided))).expect("evaluates");
+    let approvals = report.gate("approvals").expect("an approvals verdict");
+    assert_eq!((approvals.verdict, approvals.rule.as_str()), (Verdict::Fail, "no-rule-for-tier"), "{report}");
+}
+
+#[test]
+fn the_documented_example_input_reads_and_passes_every_gate() {
+    let example = include_str!("../policy/input.example.json");
+    let mut input: GateInput = serde_json::from_str(example).expect("the example is a valid GateInput");
+    let policy = GatePolicy::builtin();
+    let tenant = policy.evaluate(&input).expect("evaluates");
+    assert_eq!(tenant.overall, Verdict::Pass, "{tenant}");
+    let restore = tenant.gate("restore-point").expect("a restore-point verdict");
+    assert_eq!(restore.facts["ageSeconds"], 1500, "ages are derived from `now`: {restore}");
+    input.scope = Scope::Release;
+    let release = policy.evaluate(&input).expect("evaluates");
+    assert_eq!(release.overall, Verdict::Pass, "{release}");
+}
