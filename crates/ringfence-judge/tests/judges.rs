@@ -191,10 +191,10 @@ fn verdicts_serialise_with_their_numbers() {
 }
 
 /// The demo's bad release in miniature: twelve shops that failed no checkout before the release, each
-/// starting about three checkouts per look. A clean baseline says little about a shop's own failure
-/// rate; pooled over the fleet it says enough for 30% failures on the treated shop to fail the
-/// release within a minute of looks — but not before ten failures are counted, and never when nothing
-/// changed.
+/// starting three checkouts per look. A clean baseline says little about a shop's own failure rate;
+/// pooled over the fleet it says enough for 30% failures on the treated shop to fail the release
+/// within 14 looks (each shop's own baseline alone needs 20) — but not before ten failures are
+/// counted, and never when nothing changed.
 #[test]
 fn failures_from_a_clean_baseline_are_caught_once_enough_are_counted() {
     let sli =
