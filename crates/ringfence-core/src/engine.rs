@@ -147,6 +147,21 @@ pub enum Event {
         /// What the judge concluded.
         verdict: Verdict,
     },
+    /// The numbers behind a judge's look at an observed tenant (its verdict and, per SLI, the effect,
+    /// its interval, the statistic against its bar and the events counted), as JSON the engine records
+    /// but never reads: verdicts act only through [`Event::Observation`]. Drivers send one when the
+    /// judge's verdict or an SLI's standing changed, one just before a verdict that ends the
+    /// observation and one at its last look — not one per scrape.
+    Look {
+        /// The tenant.
+        tenant: TenantId,
+        /// The verdict or a standing changed since the tenant's previous look: audited as
+        /// `tenant.observation.look`. Unchanged numbers are only kept for the record that ends the
+        /// observation.
+        changed: bool,
+        /// The judge's numbers.
+        numbers: Value,
+    },
     /// Time passed; lets observation and soak periods end.
     Tick,
     /// An operator command.
@@ -333,6 +348,10 @@ pub struct TenantProgress {
     pub restore_point_taken_at: Option<String>,
     /// When its observation ends, while observing.
     pub observe_until: Option<Timestamp>,
+    /// The judge's numbers at its latest look (see [`Event::Look`]): what the record that ends the
+    /// observation, pass or fail, carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_look: Option<Value>,
     /// The failure that ended its rollout, if any.
     pub failure: Option<String>,
     /// When its steps were expected to be over when it started (the end of its slot).
@@ -409,6 +428,7 @@ impl Engine {
                             switched_at: None,
                             restore_point_taken_at: None,
                             observe_until: None,
+                            last_look: None,
                             failure: None,
                             slot_end: None,
                             not_before: None,
@@ -481,6 +501,7 @@ impl Engine {
             Event::StepSucceeded { step, detail } => self.on_step_succeeded(now, step, detail, &mut out),
             Event::StepFailed { step, reason } => self.on_step_failed(step, reason, &mut out),
             Event::Observation { tenant, verdict } => self.on_observation(now, tenant, verdict, &mut out),
+            Event::Look { tenant, changed, numbers } => self.on_look(tenant, changed, numbers, &mut out),
             Event::Tick => self.on_tick(now, &mut out),
             Event::Operator { command, actor } => self.on_command(now, command, actor, &mut out),
         }
@@ -601,17 +622,30 @@ impl Engine {
             Verdict::Continue if t.observe_until.is_some_and(|until| now < until) => {}
             Verdict::Continue => self.end_observations(now, out),
             Verdict::Pass => {
-                out.push(audit(ENGINE, "tenant.observation.passed", Some(&tenant), json!({})));
+                let details = with_look(json!({}), t);
+                out.push(audit(ENGINE, "tenant.observation.passed", Some(&tenant), details));
                 self.complete_tenant(&tenant, out);
                 self.advance(now, out);
             }
             Verdict::Fail { reason } => {
                 t.failure = Some(format!("observation failed: {reason}"));
-                out.push(audit(ENGINE, "tenant.observation.failed", Some(&tenant), json!({ "reason": reason })));
+                let details = with_look(json!({ "reason": reason }), t);
+                out.push(audit(ENGINE, "tenant.observation.failed", Some(&tenant), details));
                 self.roll_back(&tenant, out);
                 self.halt(format!("tenant {tenant}: observation failed: {reason}"), out);
             }
         }
+    }
+
+    fn on_look(&mut self, tenant: TenantId, changed: bool, numbers: Value, out: &mut Vec<Action>) {
+        let Some(t) = self.tenants.get_mut(&tenant) else { return };
+        if t.phase != TenantPhase::Observing {
+            return;
+        }
+        if changed {
+            out.push(audit(ENGINE, "tenant.observation.look", Some(&tenant), json!({ "look": numbers })));
+        }
+        t.last_look = Some(numbers);
     }
 
     fn on_tick(&mut self, now: Timestamp, out: &mut Vec<Action>) {
@@ -679,12 +713,8 @@ impl Engine {
             return;
         }
         for id in over {
-            out.push(audit(
-                ENGINE,
-                "tenant.observation.passed",
-                Some(&id),
-                json!({ "why": "observation time over without harm" }),
-            ));
+            let details = with_look(json!({ "why": "observation time over without harm" }), &self.tenants[&id]);
+            out.push(audit(ENGINE, "tenant.observation.passed", Some(&id), details));
             self.complete_tenant(&id, out);
         }
         self.advance(now, out);
@@ -1050,6 +1080,14 @@ fn step_of(action: &Action) -> StepKind {
         Action::RollBack { .. } => StepKind::Rollback,
         other => unreachable!("{other:?} is not a step"),
     }
+}
+
+/// `details` with the judge's numbers at the tenant's latest look, if a driver sent any.
+fn with_look(mut details: Value, tenant: &TenantProgress) -> Value {
+    if let (Some(look), Some(map)) = (&tenant.last_look, details.as_object_mut()) {
+        map.insert("look".into(), look.clone());
+    }
+    details
 }
 
 fn audit(actor: &str, action: &str, tenant: Option<&TenantId>, details: Value) -> Action {

@@ -355,3 +355,50 @@ fn the_cluster_limit_holds_a_tenant_until_a_migration_ends() {
     let started: Vec<_> = steps(&actions).into_iter().filter(|s| s.tenant.as_str() == "c").collect();
     assert_eq!(started.len(), 1, "{actions:?}");
 }
+
+fn audits(actions: &[Action], name: &str) -> Vec<serde_json::Value> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Audit(r) if r.action == name => Some(r.details.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A judge's numbers reach the audit trail at the looks where they turned and with the verdict that
+/// ends the observation, pass or fail — not at every look; they never decide anything themselves.
+#[test]
+fn judge_numbers_are_audited_when_they_turn_and_with_the_final_verdict() {
+    let plan = simple_plan(1, &[("canary", &["a"], 1), ("rest", &["b"], 1)], Duration::from_mins(10), Duration::ZERO);
+    let mut e = Engine::new(plan, EngineOptions::default());
+    start(&mut e);
+    run_to_observation(&mut e, "a", t0());
+    let look = |tenant: &str, changed, e_value: f64| Event::Look {
+        tenant: tenant.into(),
+        changed,
+        numbers: serde_json::json!({ "verdict": { "verdict": "continue" }, "statistic": e_value }),
+    };
+    let turned = e.handle(at(1), look("a", true, 1.5));
+    assert_eq!(
+        audits(&turned, "tenant.observation.look"),
+        [serde_json::json!({ "look": { "verdict": { "verdict": "continue" }, "statistic": 1.5 } })]
+    );
+    assert!(audits(&e.handle(at(2), look("a", false, 2.5)), "tenant.observation.look").is_empty());
+    assert_eq!(phase(&e, "a"), TenantPhase::Observing, "numbers alone decide nothing");
+
+    // The observation ends at its deadline: the pass carries the numbers last sent.
+    let passed = e.handle(at(10), Event::Tick);
+    let passed = audits(&passed, "tenant.observation.passed");
+    assert_eq!(passed[0]["look"]["statistic"], 2.5, "{passed:?}");
+
+    run_to_observation(&mut e, "b", at(11));
+    e.handle(at(12), look("b", false, 90.0));
+    let failed =
+        e.handle(at(12), Event::Observation { tenant: "b".into(), verdict: Verdict::Fail { reason: "harm".into() } });
+    let failed = audits(&failed, "tenant.observation.failed");
+    assert_eq!(failed[0]["reason"], "harm");
+    assert_eq!(failed[0]["look"]["statistic"], 90.0, "{failed:?}");
+    // After the observation, numbers are not news.
+    assert!(e.handle(at(13), look("b", true, 95.0)).is_empty());
+}

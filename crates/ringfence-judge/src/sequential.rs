@@ -24,6 +24,21 @@
 //! sequential testing" (KDD, 2022); here the split is tested through the normal approximation of θ̂ so
 //! that over-dispersion and baseline noise can enter the variance.
 //!
+//! **Baselines.** A tenant's own baseline rate is only as good as its hits: its relative variance is
+//! about 1/(hᵢ + ½), so a tenant that failed no checkout before the release (hᵢ = 0) has a rate known
+//! to within a factor of about four — however long its baseline, since more trials without a hit only
+//! lower the rate, not its relative uncertainty. That term does not shrink as the release is watched,
+//! and it held the e-value of a 30% checkout failure rate near 3 for good (the demo's v3). For ratio
+//! SLIs each tenant's rate is therefore shrunk towards the rate pooled over all tenants' baselines, with
+//! the weight of [`SequentialOptions::baseline_prior_hits`] (one hit): a gamma-Poisson (Beta-binomial)
+//! random effect per tenant, as in the empirical-Bayes relative risks of Clayton & Kaldor, "Empirical
+//! Bayes estimates of age-standardized relative risks for use in disease mapping" (Biometrics, 1987),
+//! with the prior's mean estimated (the pooled rate) and its weight fixed. The
+//! pooled rate scales both arms' expected counts alike and cancels from θ̂; what remains is each
+//! tenant's deviation from it, with a variance of about 1/(hᵢ + 1) — so a baseline with hundreds of
+//! hits keeps its own rate, and a clean one counts as a typical tenant's, give or take a factor of e.
+//! Quantile SLIs are not pooled: their baseline rate is 1 − q by construction.
+//!
 //! **Variance.** Var θ̂ is the sum over both arms of (Var O)/Ô² + Σ nᵢ²Var(rᵢ)/E², Ô the count expected
 //! under H₀ (the arm's E times the lift both arms share): the post-switch count
 //! noise plus the noise of each tenant's baseline rate. Real error counts are burstier than Poisson, and
@@ -39,7 +54,9 @@
 //!
 //! **Test.** H₀: ρ ≤ 1 (no harm) against ρ > 1 in the harmful direction, by the one-sided normal-mixture
 //! e-value [`stats::log_mixture_e_value`] with mixing scale τ = 2 · |ln(1 ± effect)|, failing when it
-//! reaches k/α for k SLIs. E-values of different SLIs may be dependent; the union bound still holds, so
+//! reaches k/α for k SLIs — once both arms together counted [`SequentialOptions::min_hits`] hits since
+//! the switch (10; a gate on hits *expected* at the baseline rates would never open for an SLI whose
+//! baseline is near zero). E-values of different SLIs may be dependent; the union bound still holds, so
 //! the family-wise false-alarm rate is at most α (Vovk & Wang, "E-values: calibration, combination and
 //! applications", Annals of Statistics, 2021). **Pass** early when the α/k confidence sequence
 //! [`stats::mixture_cs_radius`] puts the whole harmful side beyond reach: its upper end below
@@ -50,7 +67,7 @@ use std::collections::HashMap;
 use crate::sample::{BaselineRate, Reduced, baseline_rate, since_switch};
 use crate::stats;
 use crate::{
-    Arm, Effect, Error, Finding, Harm, Judge, JudgeConfig, Judgement, Look, Measure, SliObservations, SliSpec,
+    Arm, Effect, Error, Finding, Harm, Judge, JudgeConfig, Judgement, Look, Measure, Sample, SliObservations, SliSpec,
     Standing, decide, validate,
 };
 
@@ -60,17 +77,24 @@ pub struct SequentialOptions {
     /// Mixing scale τ as a multiple of |ln(1 ± effect)|: larger detects large effects sooner and
     /// effects near the practical size later.
     pub mixing: f64,
-    /// Expected hits each arm must have before the judge may fail an SLI: below it the normal
-    /// approximation of a count is too rough.
-    pub min_expected: f64,
+    /// Hits counted since the switch, both arms together, before the judge may fail an SLI: the test
+    /// is of how those hits split between the arms, and a split of fewer is too coarse to trust its
+    /// normal approximation. (Not the hits *expected* at the baseline rates: a tenant that had no
+    /// failed checkout before the release expects none however long it is watched, so a gate on
+    /// expected hits would never let an SLI with a near-zero baseline fail.)
+    pub min_hits: f64,
     /// Prior dispersion φ₀ (variance as a multiple of the binomial's, at the SLI's typical count per
     /// tenant and look) and its weight in looks: how κ starts before the data says otherwise.
     pub dispersion_prior: (f64, f64),
+    /// Weight, in hits, of the prior that a tenant's baseline rate of a ratio SLI is the rate pooled
+    /// over every tenant's baseline: it decides a tenant's rate only while its own baseline has about
+    /// as few hits (see the module docs, **Baselines**). 0 turns pooling off.
+    pub baseline_prior_hits: f64,
 }
 
 impl Default for SequentialOptions {
     fn default() -> Self {
-        SequentialOptions { mixing: 2.0, min_expected: 10.0, dispersion_prior: (2.0, 3.0) }
+        SequentialOptions { mixing: 2.0, min_hits: 10.0, dispersion_prior: (2.0, 3.0), baseline_prior_hits: 1.0 }
     }
 }
 
@@ -156,6 +180,8 @@ impl SequentialJudge {
 
         let state = &mut self.state[index];
         let mut reduced: Vec<(usize, Arm, Reduced)> = Vec::with_capacity(observations.tenants.len());
+        // Each ratio tenant's own baseline counts (hits, trials), in `reduced`'s order, for pooling.
+        let mut own: Vec<(f64, f64)> = Vec::with_capacity(observations.tenants.len());
         if state.tenants.is_empty() {
             state.index.reserve(observations.tenants.len());
             state.tenants.reserve(observations.tenants.len());
@@ -182,6 +208,12 @@ impl SequentialJudge {
             let Some((hits, trials)) = since_switch(spec.measure, &t.post, &base) else { continue };
             let r = Reduced { hits, trials, rate: base.rate, rate_var: base.rate_var, reference: base.reference };
             reduced.push((slot, t.arm, r));
+            if let Sample::Ratio { hits, trials } = t.baseline {
+                own.push((hits, trials));
+            }
+        }
+        if spec.measure == Measure::Ratio && own.len() == reduced.len() {
+            pool_baselines(&mut reduced, &own, self.options.baseline_prior_hits);
         }
         let squared_means = update(state, &reduced);
         let kappa = state.kappa(self.options.dispersion_prior);
@@ -227,7 +259,7 @@ impl SequentialJudge {
             lower: Some((theta - radius).exp()),
             upper: Some((theta + radius).exp()),
         });
-        let enough = treated.expected >= self.options.min_expected && control.expected >= self.options.min_expected;
+        let enough = treated.hits + control.hits >= self.options.min_hits;
         finding.standing = if enough && log_e >= (1.0 / alpha).ln() {
             Standing::Harm
         } else if sign * theta + radius < harmful {
@@ -236,6 +268,25 @@ impl SequentialJudge {
             Standing::Open
         };
         finding
+    }
+}
+
+/// Shrinks each tenant's baseline rate towards the rate pooled over all tenants' baselines r̄ (half a
+/// hit and one trial added), with the weight of `prior_hits` hits: a Beta prior of mean r̄ worth
+/// `prior_hits / r̄` trials, so rᵢ = (hᵢ + m) / (Nᵢ + m/r̄), with the Beta posterior's variance. A
+/// baseline with many hits keeps its own rate; one with none gets the fleet's rate with a relative
+/// variance of about 1/m, where its own rate smoothed by half a hit had 2 — whatever its length.
+fn pool_baselines(reduced: &mut [(usize, Arm, Reduced)], own: &[(f64, f64)], prior_hits: f64) {
+    let (hits, trials) = own.iter().fold((0.0, 0.0), |(h, n), o| (h + o.0, n + o.1));
+    if prior_hits <= 0.0 || trials <= 0.0 {
+        return;
+    }
+    let pooled = ((hits + 0.5) / (trials + 1.0)).min(1.0);
+    let prior_trials = prior_hits / pooled;
+    for ((_, _, r), &(hits, trials)) in reduced.iter_mut().zip(own) {
+        let trials = trials + prior_trials;
+        r.rate = ((hits + prior_hits) / trials).min(1.0);
+        r.rate_var = r.rate * (1.0 - r.rate) / (trials + 1.0);
     }
 }
 

@@ -189,3 +189,46 @@ fn verdicts_serialise_with_their_numbers() {
     assert_eq!(json["findings"][0]["standing"], "harm");
     assert!(json["findings"][0]["treatedEvents"].is_number());
 }
+
+/// The demo's bad release in miniature: twelve shops that failed no checkout before the release, each
+/// starting three checkouts per look. A clean baseline says little about a shop's own failure rate;
+/// pooled over the fleet it says enough for 30% failures on the treated shop to fail the release
+/// within 14 looks (each shop's own baseline alone needs 20) — but not before ten failures are
+/// counted, and never when nothing changed.
+#[test]
+fn failures_from_a_clean_baseline_are_caught_once_enough_are_counted() {
+    let sli =
+        SliSpec { name: "errors".into(), measure: Measure::Ratio, harm: Harm::Increase, effect: 1.0, limit: None };
+    let look = |n: u64, treated_rate: f64| Look {
+        elapsed: Duration::from_secs(2 * n),
+        slis: vec![SliObservations {
+            sli: "errors".into(),
+            tenants: (0..12)
+                .map(|i| {
+                    let trials = 3.0 * n as f64;
+                    let rate = if i == 0 { treated_rate } else { 0.0 };
+                    TenantObservation {
+                        tenant: format!("t{i}"),
+                        arm: if i == 0 { Arm::Treated } else { Arm::Control },
+                        baseline: Sample::Ratio { hits: 0.0, trials: 150.0 },
+                        post: Sample::Ratio { hits: (rate * trials).floor(), trials },
+                    }
+                })
+                .collect(),
+        }],
+    };
+    let mut judge = SequentialJudge::new(vec![sli.clone()], config()).unwrap();
+    let failed = (1..=30).find_map(|n| match judge.look(&look(n, 0.3)).verdict {
+        Verdict::Fail { why, .. } => Some((n, why)),
+        _ => None,
+    });
+    let (n, why) = failed.expect("30% failures against clean baselines must fail");
+    assert!(n <= 14, "failed only at look {n}: {why}");
+    assert!((0.3 * 3.0 * n as f64).floor() >= 10.0, "failed on fewer than ten failures: look {n}, {why}");
+
+    let mut unchanged = SequentialJudge::new(vec![sli], config()).unwrap();
+    for n in 1..=30 {
+        let j = unchanged.look(&look(n, 0.0));
+        assert!(!matches!(j.verdict, Verdict::Fail { .. }), "look {n}: {:?}", j.verdict);
+    }
+}

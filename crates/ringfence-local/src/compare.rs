@@ -7,6 +7,11 @@
 //! observation starts. After the switch the observed tenant's new process counts from zero; a
 //! control's counts are taken since the observation started.
 //!
+//! Each look's numbers go to the engine as an `Event::Look` — the driver sends one when the verdict or
+//! an SLI's standing changed (see [`Comparison::numbers`]), before a verdict that ends the observation
+//! and at its last look — so the audit trail has the evidence at every turn without a record per
+//! scrape.
+//!
 //! Not here: scraping (`metrics`), the absolute limits (`ringfence_core::judge`), and what a verdict
 //! does to the rollout (the engine).
 
@@ -15,13 +20,16 @@ use std::time::Duration;
 
 use ringfence_core::judge::{Counted, Scrape, Window, counted};
 use ringfence_core::model::{Harm, JudgeSpec, Sli, TenantId};
-use ringfence_judge::{Arm, Histogram, Judge, JudgeConfig, Look, Measure, Sample, SliObservations, SliSpec};
-use ringfence_judge::{TenantObservation, by_name};
+use ringfence_judge::{Arm, Histogram, Judge, JudgeConfig, Judgement, Look, Measure, Sample, SliObservations, SliSpec};
+use ringfence_judge::{Standing, TenantObservation, by_name};
+use serde_json::json;
 
 /// One observed tenant's judge and the SLIs it judges.
 pub(crate) struct Comparison {
     judge: Box<dyn Judge>,
     slis: Vec<Sli>,
+    /// The verdict and standings of the latest look whose numbers were reported as changed.
+    reported: Option<(String, Vec<Standing>)>,
 }
 
 /// One tenant's scrapes for a look: its baseline (cumulative counters before the release reached
@@ -44,7 +52,7 @@ impl Comparison {
         }
         let specs = judged.iter().map(spec_of).collect();
         let judge = by_name(name, specs, JudgeConfig { alpha: spec.alpha, horizon }).map_err(|e| e.to_string())?;
-        Ok(Some(Comparison { judge, slis: judged }))
+        Ok(Some(Comparison { judge, slis: judged, reported: None }))
     }
 
     /// Judges one look taken `elapsed` after the observation started.
@@ -71,6 +79,30 @@ impl Comparison {
             })
             .collect();
         self.judge.look(&Look { elapsed, slis })
+    }
+
+    /// A look's numbers as the engine records them (`Event::Look`): the judge, the time since the
+    /// observation started, the verdict and the findings. Also says whether the verdict or an SLI's
+    /// standing differs from the last look it said so of (the first look always does): the statistics
+    /// move at every scrape, and a record each time would bury the turns that matter.
+    pub fn numbers(&mut self, judged: &Judgement, elapsed: Duration) -> (bool, serde_json::Value) {
+        let verdict = match &judged.verdict {
+            ringfence_judge::Verdict::Continue => "continue",
+            ringfence_judge::Verdict::Pass { .. } => "pass",
+            ringfence_judge::Verdict::Fail { .. } => "fail",
+        };
+        let now = (verdict.to_owned(), judged.findings.iter().map(|f| f.standing).collect::<Vec<_>>());
+        let changed = self.reported.as_ref() != Some(&now);
+        if changed {
+            self.reported = Some(now);
+        }
+        let numbers = json!({
+            "judge": self.judge.name(),
+            "elapsedSeconds": elapsed.as_secs_f64(),
+            "verdict": judged.verdict,
+            "findings": judged.findings,
+        });
+        (changed, numbers)
     }
 }
 

@@ -19,7 +19,9 @@
 //!   maintenance mode off.
 //!
 //! Observation scrapes `/metrics` of the treated tenant and of control tenants (serving the previous
-//! version, not in flight) every interval and asks the simple judge; a failure is reported at once.
+//! version, not in flight) every interval and asks the policy's comparative judge and the simple
+//! judge (the SLIs' limits); a failure is reported at once, and the comparative judge's numbers go
+//! to the engine when they turn (see `compare`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -622,6 +624,7 @@ fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<At
             return;
         }
     };
+    let interval = jiff::SignedDuration::try_from(shared.fleet.scrape_interval).unwrap_or(jiff::SignedDuration::MAX);
     while !stop.load(Ordering::SeqCst) && Timestamp::now() < until {
         std::thread::sleep(shared.fleet.scrape_interval);
         if stop.load(Ordering::SeqCst) {
@@ -638,6 +641,7 @@ fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<At
             .zip(&now_controls)
             .filter_map(|(a, b)| Some(Window { start: a.as_ref()?, end: b.as_ref()? }))
             .collect();
+        let mut look = None;
         if let (Some(c), Some(base)) = (comparison.as_mut(), baseline.as_ref()) {
             let mut scrapes = vec![TenantScrapes {
                 id: &tenant,
@@ -658,14 +662,24 @@ fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<At
             let elapsed = Timestamp::now().duration_since(began).unsigned_abs();
             let compared = c.look(elapsed, &scrapes);
             shared.comparisons.lock().expect("comparisons").insert(tenant.clone(), compared.clone());
-            if let ringfence_judge::Verdict::Fail { sli, why, .. } = compared.verdict {
-                let reason = format!("{sli}: {why}");
-                let _ = tx.send(Event::Observation { tenant, verdict: Verdict::Fail { reason } });
+            let (changed, numbers) = c.numbers(&compared, elapsed);
+            if let ringfence_judge::Verdict::Fail { why, .. } = compared.verdict {
+                // The failure's own record carries these numbers: no separate look record.
+                let _ = tx.send(Event::Look { tenant: tenant.clone(), changed: false, numbers });
+                // `why` names the SLI first.
+                let _ = tx.send(Event::Observation { tenant, verdict: Verdict::Fail { reason: why } });
                 return;
             }
+            look = Some((changed, numbers));
         }
         let judgement = judge(&shared.fleet.slis, Window { start: &start_treated, end: &now_treated }, &windows);
         let failed = matches!(judgement.verdict, Verdict::Fail { .. });
+        // The last look before the window closes: the engine ends the observation at `until` with
+        // the numbers it was sent last.
+        let closing = until.duration_since(Timestamp::now()) <= interval;
+        if let Some((changed, numbers)) = look.filter(|(changed, _)| *changed || closing || failed) {
+            let _ = tx.send(Event::Look { tenant: tenant.clone(), changed: changed && !failed, numbers });
+        }
         let verdict = judgement.verdict.clone();
         shared.judgements.lock().expect("judgements").insert(tenant.clone(), judgement);
         if failed {

@@ -176,7 +176,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
             outcome,
             release_started,
             &rings,
-            (&runner.driver().judgements(), &runner.driver().comparisons()),
+            (config.policy.judge.method.judge_name(), &runner.driver().judgements(), &runner.driver().comparisons()),
         );
         say(
             started,
@@ -288,7 +288,8 @@ fn release_summary(
     outcome: Outcome,
     started: Instant,
     rings: &RingClock,
-    (judgements, comparisons): (
+    (judge, judgements, comparisons): (
+        Option<&str>,
         &BTreeMap<TenantId, ringfence_core::judge::Judgement>,
         &BTreeMap<TenantId, ringfence_judge::Judgement>,
     ),
@@ -338,12 +339,23 @@ fn release_summary(
             json!({ "tenant": tenant, "verdict": j.verdict, "findings": findings })
         })
         .collect();
+    // What stopped the release: the policy's comparative judge (checked first at every scrape), an
+    // SLI's absolute limit (the guard rail), or a step that failed.
+    let judge_failed = comparisons.values().any(|j| matches!(j.verdict, ringfence_judge::Verdict::Fail { .. }));
+    let limit_failed = judgements.values().any(|j| matches!(j.verdict, ringfence_core::engine::Verdict::Fail { .. }));
+    let halted_by = engine.halt_reason().map(|_| match (judge_failed, limit_failed) {
+        (true, _) => judge.unwrap_or("judge"),
+        (false, true) => "guard-rail",
+        (false, false) => "step",
+    });
     json!({
         "version": release.version,
         "replaces": release.replaces,
         "outcome": outcome,
         "exposed_tenants": engine.exposed_tenants().count(),
         "halt_reason": engine.halt_reason(),
+        "halted_by": halted_by,
+        "judge": judge,
         "duration_seconds": started.elapsed().as_secs_f64(),
         "rings": ring_rows,
         "verdicts": verdicts,
@@ -368,7 +380,12 @@ fn summary_text(report: &Value) -> String {
             r["duration_seconds"].as_f64().unwrap_or(0.0)
         ));
         if let Some(reason) = r["halt_reason"].as_str() {
-            out.push_str(&format!("    halted: {reason}\n"));
+            let by = match r["halted_by"].as_str() {
+                Some("guard-rail") => " by an SLI's limit (guard rail)".to_owned(),
+                Some("step") | None => String::new(),
+                Some(judge) => format!(" by the {judge} judge"),
+            };
+            out.push_str(&format!("    halted{by}: {reason}\n"));
         }
         for ring in r["rings"].as_array().into_iter().flatten() {
             if let Some(d) = ring["duration_seconds"].as_f64() {
@@ -394,8 +411,11 @@ fn summary_text(report: &Value) -> String {
             if !failed.contains(&&c["tenant"]) {
                 continue;
             }
+            let judge = r["judge"].as_str().unwrap_or("comparative");
+            // The sequential judge's statistic is an e-value: evidence of harm, failing at 1/α.
+            let statistic = if judge == "sequential" { "e-value" } else { "statistic" };
             out.push_str(&format!(
-                "    sequential judge on {}: {}\n",
+                "    {judge} judge on {}: {}\n",
                 c["tenant"].as_str().unwrap_or("?"),
                 match c["verdict"]["verdict"].as_str() {
                     Some("fail") => c["verdict"]["why"].as_str().unwrap_or("fail").to_owned(),
@@ -406,7 +426,7 @@ fn summary_text(report: &Value) -> String {
             for f in c["findings"].as_array().into_iter().flatten() {
                 let effect = &f["effect"];
                 out.push_str(&format!(
-                    "      {:<22} {:<7} effect {:.2} [{}, {}] ({}), statistic {:.3} vs bar {:.3}, events treated {} control {}\n",
+                    "      {:<22} {:<7} effect {:.2} [{}, {}] ({}), {statistic} {:.1} vs bar {:.1}, events treated {:.0} control {:.0}\n",
                     f["sli"].as_str().unwrap_or("?"),
                     f["standing"].as_str().unwrap_or("?"),
                     effect["estimate"].as_f64().unwrap_or(f64::NAN),
@@ -415,15 +435,15 @@ fn summary_text(report: &Value) -> String {
                     f["scale"].as_str().unwrap_or(""),
                     f["statistic"].as_f64().unwrap_or(f64::NAN),
                     f["bar"].as_f64().unwrap_or(f64::NAN),
-                    f["treatedEvents"],
-                    f["controlEvents"],
+                    f["treatedEvents"].as_f64().unwrap_or(0.0),
+                    f["controlEvents"].as_f64().unwrap_or(0.0),
                 ));
             }
         }
         for v in r["verdicts"].as_array().into_iter().flatten() {
             if v["verdict"]["verdict"] == "fail" {
                 out.push_str(&format!(
-                    "    verdict on {}: {}\n",
+                    "    guard rail on {}: {}\n",
                     v["tenant"].as_str().unwrap_or("?"),
                     v["verdict"]["reason"].as_str().unwrap_or("")
                 ));

@@ -349,10 +349,35 @@ pub fn event_line(event: &Event) -> Option<String> {
         Event::StepSucceeded { step, .. } => format!("{}: {} done", step.tenant, step.kind),
         Event::StepFailed { step, reason } => format!("{}: {} FAILED: {reason}", step.tenant, step.kind),
         Event::Observation { tenant, verdict } => format!("{tenant}: observation {verdict:?}"),
-        Event::Tick => return None,
+        Event::Look { tenant, changed: true, numbers } => format!("{tenant}: {}", look_line(numbers)),
+        Event::Look { .. } | Event::Tick => return None,
         Event::Start { actor } => format!("started by {actor}"),
         Event::Operator { command, actor } => format!("{command:?} by {actor}"),
     })
+}
+
+/// A judge's look in one line: its verdict and, per SLI, where it stands and its statistic against
+/// the bar (`ringfence_judge::Judgement` as the local driver sends it; other shapes print as JSON).
+fn look_line(numbers: &serde_json::Value) -> String {
+    let Some(findings) = numbers["findings"].as_array() else { return numbers.to_string() };
+    let slis: Vec<String> = findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} ({:.1} vs bar {:.0})",
+                f["sli"].as_str().unwrap_or("?"),
+                f["standing"].as_str().unwrap_or("?"),
+                f["statistic"].as_f64().unwrap_or(f64::NAN),
+                f["bar"].as_f64().unwrap_or(f64::NAN)
+            )
+        })
+        .collect();
+    format!(
+        "{} judge: {}; {}",
+        numbers["judge"].as_str().unwrap_or("the"),
+        numbers["verdict"]["verdict"].as_str().unwrap_or("?"),
+        slis.join(", ")
+    )
 }
 
 fn report_json(run: RunId, engine: &Engine, outcome: Outcome) -> serde_json::Value {

@@ -20,6 +20,7 @@ fn the_demo_runs_as_designed() {
         .arg(&json)
         .arg("--storefront")
         .arg(&storefront)
+        .arg("--keep")
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -35,15 +36,30 @@ fn the_demo_runs_as_designed() {
     assert_eq!(release("v3")["exposed_tenants"], 1, "v3 is caught on the first ring, which holds one tenant");
     assert_eq!(release("v4")["outcome"], "rolled_back");
     assert_eq!(release("v4")["exposed_tenants"], 1);
-    let v3_failure = release("v3")["verdicts"].as_array().unwrap().iter().find(|v| v["verdict"]["verdict"] == "fail");
-    assert!(v3_failure.is_some(), "v3's verdict carries the numbers behind it: {}", release("v3"));
-    // The sequential judge looked at v3's canary against its controls, each against its own baseline,
-    // and its numbers for both SLIs are in the report, whichever judge halted the release.
-    let compared = release("v3")["comparisons"].as_array().unwrap();
+    // v3 is halted by the sequential judge — its canary against the shops still on v2, each against its
+    // own baseline — before the SLIs' absolute limits (guard rails) judge it. Both count checkouts, and
+    // the judge is asked first at every scrape, so a slow or loaded machine delays both alike: the
+    // judge needs about 25 checkouts of v3, the guard rails 60.
+    let v3 = release("v3");
+    assert_eq!(v3["halted_by"], "sequential", "v3 was not halted by the sequential judge: {v3}");
+    let limits_failed = v3["verdicts"].as_array().unwrap().iter().filter(|v| v["verdict"]["verdict"] == "fail");
+    assert_eq!(limits_failed.count(), 0, "a guard rail fired on v3 before the judge: {v3}");
+    let compared = v3["comparisons"].as_array().unwrap();
     let canary = compared.iter().find(|c| c["tenant"] == "demo-bakery").expect("the canary was compared");
+    assert_eq!(canary["verdict"]["verdict"], "fail", "{canary}");
     let findings = canary["findings"].as_array().unwrap();
     assert_eq!(findings.len(), 2, "{canary}");
     assert!(findings.iter().all(|f| f["controlEvents"].as_f64().unwrap() > 0.0), "controls were counted: {canary}");
+    // The verdict's numbers: the failing SLI's e-value past its bar, a harmful effect with its interval.
+    let harm = findings.iter().find(|f| f["standing"] == "harm").unwrap_or_else(|| panic!("no SLI harmed: {canary}"));
+    assert!(harm["statistic"].as_f64().unwrap() >= harm["bar"].as_f64().unwrap(), "{harm}");
+    let effect = &harm["effect"];
+    assert!(effect["estimate"].as_f64().unwrap() > 2.0, "v3 at least doubles failures or slow orders: {harm}");
+    assert!(effect["lower"].as_f64().unwrap() < effect["estimate"].as_f64().unwrap(), "{harm}");
+    assert!(effect["upper"].as_f64().unwrap() > effect["estimate"].as_f64().unwrap(), "{harm}");
+    assert!(harm["treatedEvents"].as_f64().unwrap() < 60.0, "caught before the guard rails' 60 events: {harm}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("halted by the sequential judge"), "{stdout}");
     // A good release gives the sequential judge nothing to fail.
     for c in release("v2")["comparisons"].as_array().unwrap() {
         assert_ne!(c["verdict"]["verdict"], "fail", "a false alarm on v2: {c}");
@@ -59,6 +75,30 @@ fn the_demo_runs_as_designed() {
         assert!(t["orders_present"].as_u64().unwrap() >= acknowledged, "acknowledged orders lost: {t}");
         assert_eq!(t["acknowledged_orders_missing"], 0, "{t}");
     }
+    // The audit trail holds the judge's numbers: at the looks where its verdict or an SLI's standing
+    // turned, and with every observation's final verdict — v3's failure included — not at every scrape.
+    let work_dir = std::path::PathBuf::from(report["work_dir"].as_str().expect("--keep reports the work directory"));
+    let audit = std::fs::read_to_string(work_dir.join("audit.jsonl")).unwrap();
+    let records: Vec<Value> = audit.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |action: &str| records.iter().filter(|r| r["action"] == action).collect::<Vec<_>>();
+    let failed = of("tenant.observation.failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["subject"]["tenant"], "demo-bakery");
+    let numbers = &failed[0]["details"]["look"];
+    assert_eq!(numbers["judge"], "sequential", "{numbers}");
+    assert_eq!(numbers["verdict"]["verdict"], "fail", "{numbers}");
+    assert_eq!(numbers["findings"].as_array().map(Vec::len), Some(2), "{numbers}");
+    let passed = of("tenant.observation.passed");
+    assert_eq!(passed.len(), 12, "v2's observations");
+    for p in &passed {
+        assert!(p["details"]["look"]["findings"].is_array(), "a pass without the judge's last numbers: {p}");
+    }
+    // At least each of the 13 observations' first look; far fewer than one per scrape (they scrape
+    // about 100 times).
+    let looks = of("tenant.observation.look").len();
+    assert!((13..=40).contains(&looks), "{looks} look records");
+    std::fs::remove_dir_all(&work_dir).unwrap();
+
     // Nothing the demo started is left running.
     let leftovers = storefront::testing::processes_matching(&format!("{} serve", storefront.display()));
     assert!(leftovers.is_empty(), "storefront processes left: {leftovers:?}");
