@@ -161,6 +161,13 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         driver.set_release(local_release(release));
         say(started, format!("release {} (replaces {}): {}", release.version, release.replaces, release.what));
         let plan = plan(&config.fleet, &config.policy, release.version, release.replaces)?;
+        // Rehearse the migration on a copy of the first tenant the release will reach, restored from
+        // a restore point taken now (the shop keeps serving): its locks, rewrites and predicted
+        // blocking, before any real tenant is touched.
+        let first = &plan.rings[0].batches[0].tenants[0].id.clone();
+        let tenant = tenants.iter().find(|t| &t.id == first).expect("planned tenants are the fleet's");
+        let rehearsal = rehearse_release(&pg, tenant, release, &migration, &work_dir, &config.policy.migration);
+        say(started, rehearsal_line(first, &rehearsal));
         let options = EngineOptions { schema_backward_compatible: release.schema_backward_compatible };
         let store = SqliteStore::open(&state)?;
         let release_started = Instant::now();
@@ -170,7 +177,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
             rings.observe(engine, release_started);
             progress(started, engine, event);
         })?;
-        let summary = release_summary(
+        let mut summary = release_summary(
             release,
             runner.engine(),
             outcome,
@@ -178,6 +185,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
             &rings,
             (config.policy.judge.method.judge_name(), &runner.driver().judgements(), &runner.driver().comparisons()),
         );
+        summary["rehearsal"] = rehearsal_json(first, &rehearsal);
         say(
             started,
             format!(
@@ -253,6 +261,102 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         eprintln!("state, audit trail, logs and restore points kept in {}", work.keep().display());
     }
     Ok(if as_designed { Exit::Success } else { Exit::Failed })
+}
+
+/// Rehearses `release`'s migration on a clone of `tenant`'s database restored from a restore point
+/// taken now (so the running shop is not disturbed, and the restore is a drill too), under the
+/// policy's timeouts, with the lock tracer and probes.
+fn rehearse_release(
+    bins: &PgBinaries,
+    tenant: &LocalTenant,
+    release: &DemoRelease,
+    migration: &[String],
+    work_dir: &Path,
+    safety: &ringfence_core::model::MigrationSafety,
+) -> anyhow::Result<ringfence_pg::RehearsalReport> {
+    let dir = work_dir.join("rehearsals");
+    std::fs::create_dir_all(&dir)?;
+    let point = ringfence_pg::take_restore_point(bins, &tenant.target, &tenant.database, &dir, release.version)?;
+    let argv = migration
+        .iter()
+        .map(|a| {
+            a.replace("{database_url}", "postgres://{user}@{host}:{port}/{database}")
+                .replace("{version}", release.version)
+                .replace("{previous}", release.replaces)
+                .replace("{tenant}", tenant.id.as_str())
+        })
+        .collect();
+    let timeouts = ringfence_pg::MigrationTimeouts {
+        lock_timeout: Duration::from_millis(safety.lock_timeout.as_millis()),
+        statement_timeout: Duration::from_millis(safety.statement_timeout.as_millis()),
+    };
+    let command = ringfence_pg::MigrationCommand {
+        argv,
+        env: vec![("PGOPTIONS".to_owned(), timeouts.pgoptions())],
+        working_dir: None,
+    };
+    let options = ringfence_pg::RehearsalOptions::new(
+        tenant.id.as_str(),
+        ringfence_pg::CloneMethod::RestorePoint { point: Box::new(point) },
+        command,
+        format!("demo-{}", release.version),
+    );
+    let report = ringfence_pg::rehearse(bins, &tenant.target, &tenant.database, &options)?;
+    std::fs::write(dir.join(format!("{}-{}.html", release.version, tenant.id)), report.to_html())?;
+    std::fs::write(dir.join(format!("{}-{}.json", release.version, tenant.id)), serde_json::to_vec_pretty(&report)?)?;
+    Ok(report)
+}
+
+/// The strongest lock the migration held per table, strongest first.
+fn strongest_locks(report: &ringfence_pg::RehearsalReport) -> Vec<(String, String)> {
+    let mut locks: Vec<(&ringfence_pg::LockMode, &str)> =
+        report.tables.iter().filter_map(|t| t.strongest_mode.as_ref().map(|m| (m, t.table.as_str()))).collect();
+    locks.sort_by(|a, b| b.0.cmp(a.0).then(a.1.cmp(b.1)));
+    locks.into_iter().map(|(m, t)| (t.trim_start_matches("public.").to_owned(), m.to_string())).collect()
+}
+
+fn rehearsal_line(tenant: &TenantId, rehearsal: &anyhow::Result<ringfence_pg::RehearsalReport>) -> String {
+    match rehearsal {
+        Err(e) => format!("rehearsal on a copy of {tenant} could not run: {e:#}"),
+        Ok(r) => {
+            let drill = r.restore_drill.as_ref().map(|d| format!(", restore drill {:.1}s", d.duration.as_secs_f64()));
+            let locks: Vec<String> = strongest_locks(r).iter().take(3).map(|(t, m)| format!("{t} {m}")).collect();
+            format!(
+                "rehearsal on a copy of {tenant}{}: migration {} in {:.2}s; locks: {}; rewrites: {}; predicted blocking {:.2}s{}",
+                drill.unwrap_or_default(),
+                if r.ok() { "completed" } else { "FAILED" },
+                r.migration.duration_ms / 1000.0,
+                match (locks.is_empty(), r.migration.duration_ms < 100.0) {
+                    (false, _) => locks.join(", "),
+                    // A lock shorter than the sampling interval may go unseen: say so, not "none".
+                    (true, true) => format!("none held {}ms or longer", r.trace.interval_ms),
+                    (true, false) => "none".into(),
+                },
+                if r.rewrites.is_empty() { "none".into() } else { r.rewrites.join(", ") },
+                r.blocking.max_ms / 1000.0,
+                r.errors.first().map(|e| format!("; {e}")).unwrap_or_default(),
+            )
+        }
+    }
+}
+
+fn rehearsal_json(tenant: &TenantId, rehearsal: &anyhow::Result<ringfence_pg::RehearsalReport>) -> Value {
+    match rehearsal {
+        Err(e) => json!({ "tenant": tenant, "error": format!("{e:#}") }),
+        Ok(r) => json!({
+            "tenant": tenant,
+            "ok": r.ok(),
+            "clone": r.clone.method,
+            "restore_drill_seconds": r.restore_drill.as_ref().map(|d| d.duration.as_secs_f64()),
+            "migration_seconds": r.migration.duration_ms / 1000.0,
+            "locks": strongest_locks(r),
+            "rewrites": r.rewrites,
+            "predicted_blocking_seconds": r.blocking.max_ms / 1000.0,
+            "predicted_blocking_table": r.blocking.table,
+            "errors": r.errors.iter().take(3).collect::<Vec<_>>(),
+            "line": rehearsal_line(tenant, rehearsal),
+        }),
+    }
 }
 
 /// When each ring of a release started and ended, seen through the engine's state after each event.
@@ -379,6 +483,9 @@ fn summary_text(report: &Value) -> String {
             r["exposed_tenants"],
             r["duration_seconds"].as_f64().unwrap_or(0.0)
         ));
+        if let Some(line) = r["rehearsal"]["line"].as_str() {
+            out.push_str(&format!("    {line}\n"));
+        }
         if let Some(reason) = r["halt_reason"].as_str() {
             let by = match r["halted_by"].as_str() {
                 Some("guard-rail") => " by an SLI's limit (guard rail)".to_owned(),
