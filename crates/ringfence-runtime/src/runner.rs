@@ -101,6 +101,12 @@ pub struct ResumeReport {
     pub reconciled: Vec<String>,
 }
 
+/// Asked before each tenant's first step (its restore point) whether the tenant may start now:
+/// `Err(why)` makes that step fail with the reason, so the tenant goes through the engine's failure
+/// path (nothing of it was changed yet) and the release halts in a recorded state. The policy gates
+/// of the binary are one (approvals and evidence judged again at each tenant's start).
+pub type Gatekeeper = Box<dyn FnMut(Timestamp, &StepId) -> Result<(), String>>;
+
 /// Drives one release's engine to its end through a driver, persisting as it goes.
 pub struct Runner<S: Store, D: Driver> {
     store: S,
@@ -109,6 +115,7 @@ pub struct Runner<S: Store, D: Driver> {
     driver: D,
     engine: Engine,
     run: RunId,
+    gatekeeper: Option<Gatekeeper>,
 }
 
 impl<S: Store, D: Driver> Runner<S, D> {
@@ -127,13 +134,26 @@ impl<S: Store, D: Driver> Runner<S, D> {
     /// Records a new run of `plan` that starts each tenant only when `governance` allows (its
     /// windows, the freezes, the pacing limits), and starts it.
     pub fn start_governed(
-        mut store: S,
+        store: S,
         audit_path: &Path,
         driver: D,
         plan: Plan,
         options: EngineOptions,
         governance: Option<GovernanceSpec>,
         actor: &str,
+    ) -> Result<Self, RuntimeError> {
+        Self::start_gated(store, audit_path, driver, (plan, options, governance), actor, None)
+    }
+
+    /// [`Runner::start_governed`], asking `gatekeeper` before each tenant's first step — from the
+    /// very first, which the start itself may take.
+    pub fn start_gated(
+        mut store: S,
+        audit_path: &Path,
+        driver: D,
+        (plan, options, governance): (Plan, EngineOptions, Option<GovernanceSpec>),
+        actor: &str,
+        gatekeeper: Option<Gatekeeper>,
     ) -> Result<Self, RuntimeError> {
         let compiled = compile(governance.as_ref())?;
         let audit = open_audit(audit_path)?;
@@ -146,7 +166,7 @@ impl<S: Store, D: Driver> Runner<S, D> {
             created_at: now,
         })?;
         let engine = Engine::governed(plan, options, compiled);
-        let mut runner = Runner { store, audit, audit_path: audit_path.to_owned(), driver, engine, run };
+        let mut runner = Runner { store, audit, audit_path: audit_path.to_owned(), driver, engine, run, gatekeeper };
         runner.feed(now, Event::Start { actor: actor.to_owned() })?;
         Ok(runner)
     }
@@ -154,6 +174,18 @@ impl<S: Store, D: Driver> Runner<S, D> {
     /// Rebuilds run `run` from the store after a crash or a stop, finishes what was interrupted, and
     /// returns a runner ready to go on.
     pub fn resume(store: S, audit_path: &Path, driver: D, run: RunId) -> Result<(Self, ResumeReport), RuntimeError> {
+        Self::resume_gated(store, audit_path, driver, run, None)
+    }
+
+    /// [`Runner::resume`], asking `gatekeeper` before each tenant's first step from now on (the
+    /// interrupted event's remaining actions included).
+    pub fn resume_gated(
+        store: S,
+        audit_path: &Path,
+        driver: D,
+        run: RunId,
+        gatekeeper: Option<Gatekeeper>,
+    ) -> Result<(Self, ResumeReport), RuntimeError> {
         // A crash in the middle of an audit append leaves an unterminated last line; cut it (kept aside
         // as evidence) so the chain continues. The record it held is written again below, since its
         // `ref` is then missing from the trail.
@@ -174,6 +206,7 @@ impl<S: Store, D: Driver> Runner<S, D> {
             driver,
             engine: Engine::governed(spec.plan, spec.options, compile(spec.governance.as_ref())?),
             run,
+            gatekeeper,
         };
         let mut report = ResumeReport::default();
         if let Some(torn) = torn {
@@ -371,6 +404,13 @@ impl<S: Store, D: Driver> Runner<S, D> {
     /// Starts a step whose intent is recorded. A driver that cannot even start it makes the step fail,
     /// so the tenant goes through the engine's failure path and ends in a recorded state.
     fn start_step(&mut self, now: Timestamp, action: &Action) -> Result<(), RuntimeError> {
+        if let (Action::TakeRestorePoint { step }, Some(gate)) = (action, self.gatekeeper.as_mut())
+            && let Err(why) = gate(now, step)
+        {
+            let failed = Event::StepFailed { step: step.clone(), reason: format!("not started, gates: {why}") };
+            self.record_outcome(now, &failed)?;
+            return self.feed(now, failed);
+        }
         if let Err(error) = self.driver.start_step(action) {
             let step = action.step().expect("step actions have a step").clone();
             let failed = Event::StepFailed { step, reason: format!("could not start: {error}") };

@@ -243,3 +243,52 @@ fn a_torn_audit_line_is_recovered_on_resume_and_the_record_written_again() {
         .any(|e| e.file_name().to_string_lossy().starts_with("audit.jsonl.torn-"));
     assert!(saved, "the torn bytes are kept beside the trail");
 }
+
+/// A gatekeeper that refuses a tenant of the second ring fails that tenant's first step before
+/// anything of it is touched (it is asked about every tenant that starts): the release
+/// halts, the refused tenant is rolled back without a restore (it was never migrated), the reason is
+/// in the audit trail, and tenants of the first ring keep the release.
+#[test]
+fn a_gatekeeper_refusing_a_tenant_halts_the_release_before_the_tenant_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Files::in_dir(dir.path());
+    let driver = SimulatedDriver::create(simulation(&files, &[])).unwrap();
+    let store = SqliteStore::open(&files.state).unwrap();
+    let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let seen = std::rc::Rc::clone(&asked);
+    let gatekeeper: ringfence_runtime::Gatekeeper = Box::new(move |_, step| {
+        seen.borrow_mut().push(step.tenant.to_string());
+        if step.tenant.as_str() == "shop-b" {
+            Err("approvals gate waiting: the release changed since it was approved".into())
+        } else {
+            Ok(())
+        }
+    });
+    let mut runner = Runner::start_gated(
+        store,
+        &files.audit,
+        driver,
+        (small_plan(), EngineOptions::default(), None),
+        "test",
+        Some(gatekeeper),
+    )
+    .unwrap();
+    let outcome = runner.run_to_end(|_, _| {}).unwrap();
+    assert_ne!(outcome, Outcome::Completed);
+    let tenants = runner.engine().tenants();
+    assert_eq!(tenants[&"canary".into()].phase, TenantPhase::Done);
+    assert_eq!(tenants[&"shop-b".into()].phase, TenantPhase::RolledBack);
+    assert!(asked.borrow().contains(&"canary".to_owned()) && asked.borrow().contains(&"shop-b".to_owned()));
+    let entries = ringfence_audit::read_entries(&files.audit).unwrap();
+    let refused = entries
+        .iter()
+        .find(|e| e.subject.tenant.as_deref() == Some("shop-b") && e.action.ends_with(".failed"))
+        .expect("shop-b's refused step is in the trail");
+    assert!(refused.details["reason"].as_str().unwrap().contains("not started, gates: approvals gate"), "{refused:?}");
+    let restored = entries.iter().any(|e| {
+        e.subject.tenant.as_deref() == Some("shop-b")
+            && e.action.contains("roll")
+            && e.details.get("restore_database").is_some_and(|v| v == true)
+    });
+    assert!(!restored, "shop-b was never migrated: its rollback restores nothing");
+}

@@ -291,89 +291,261 @@ pub struct GatesOutcome {
     pub submitted: bool,
 }
 
+/// What the gates of one release are judged with: the configuration as loaded (the release a
+/// rollout started with, not what the files say later), the compiled policy and calendar, and where
+/// approvals and rehearsals are recorded. Approvals, evidence files and rehearsal reports are read
+/// again at every evaluation: they are what may change while a rollout runs.
+pub struct GateContext {
+    dir: PathBuf,
+    base: PathBuf,
+    config: Config,
+    release: Release,
+    digest: String,
+    policy: GatePolicy,
+    governance: ringfence_core::governance::Governance,
+    audit: PathBuf,
+    rehearsals: PathBuf,
+    operator: Option<String>,
+}
+
+/// The gate input at release scope for `now`, and whether the release is submitted as it stands.
+struct Prepared {
+    input: GateInput,
+    submitted: Option<u32>,
+    submissions: usize,
+}
+
+impl GateContext {
+    /// The context of the configuration's release, judged as `operator` would start it.
+    pub fn new(
+        dir: &Path,
+        loaded: &Loaded,
+        (audit, rehearsals): (&Path, &Path),
+        operator: Option<&str>,
+    ) -> anyhow::Result<GateContext> {
+        let release = release_of(loaded, dir)?;
+        let base = if dir.is_dir() { dir.to_owned() } else { dir.parent().map(Path::to_owned).unwrap_or_default() };
+        let policy = GatePolicy::load(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let tier = release.risk.unwrap_or(RiskTier::Medium);
+        let governance = GovernanceSpec::from_config(&loaded.config, Some(tier))
+            .compile(jiff::tz::TimeZone::get)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(GateContext {
+            dir: dir.to_owned(),
+            base,
+            config: loaded.config.clone(),
+            digest: release_digest(&release),
+            release,
+            policy,
+            governance,
+            audit: audit.to_owned(),
+            rehearsals: rehearsals.to_owned(),
+            operator: operator.map(str::to_owned),
+        })
+    }
+
+    fn prepare(&self, now: Timestamp) -> anyhow::Result<Prepared> {
+        let (config, release, digest) = (&self.config, &self.release, &self.digest);
+        let ledger = Ledger::read(&self.audit, &release.version)?;
+        // The submitted revision of exactly this content; when it changed (or was never submitted),
+        // the revision it will get, so that older approvals read as expired.
+        let submitted = ledger
+            .submitted(digest)
+            .filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
+            .map(|s| s.revision);
+        let revision = submitted.unwrap_or_else(|| ledger.latest().map_or(1, |l| l.revision + 1));
+        let risk = risk_decision(&self.base, release, &ledger, revision)?;
+        let mut evidence = gather_evidence(&self.base, config, release)?;
+        evidence.rehearsal = rehearsal_evidence(&self.rehearsals, release)?;
+        let author = ledger
+            .submissions
+            .iter()
+            .find(|s| s.revision == revision)
+            .map(|s| s.by.clone())
+            .unwrap_or_else(|| release.change.author.clone());
+        let users: Vec<User> = config
+            .users
+            .iter()
+            .map(|u| User { name: u.name.clone(), email: u.email.clone(), roles: u.roles.clone() })
+            .collect();
+        let input = GateInput {
+            scope: Scope::Release,
+            now,
+            release: ReleaseInput {
+                id: format!("{}@{}", release.version, digest.get(7..19).unwrap_or_default()),
+                revision,
+                author,
+                operator: self.operator.clone(),
+                image: release.image.clone(),
+            },
+            risk,
+            evidence,
+            approvals: ledger.approvals.clone(),
+            users,
+            calendar: CalendarState::default(),
+            capacity: None,
+            tenants: Vec::new(),
+        };
+        Ok(Prepared { input, submitted, submissions: ledger.submissions.len() })
+    }
+
+    /// The release-scope report, with the `submitted` gate first when it is not submitted as it stands.
+    fn release_report(&self, prepared: &Prepared) -> anyhow::Result<GateReport> {
+        let mut report = self.policy.evaluate(&prepared.input).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if prepared.submitted.is_none() {
+            // Not submitted: say so first, as the gate every other one depends on.
+            report.verdicts.insert(
+                0,
+                ringfence_gates::GateVerdict {
+                    gate: "submitted".into(),
+                    rule: "not-submitted".into(),
+                    verdict: Verdict::Waiting,
+                    facts: json!({ "digest": self.digest, "submissions": prepared.submissions }),
+                    missing: Some(if prepared.submissions == 0 {
+                        "the release has not been submitted".into()
+                    } else {
+                        "the Release document changed since its last submission".into()
+                    }),
+                    unblock: Some(format!("its author runs `ringfence release submit {}`", self.dir.display())),
+                },
+            );
+            report = GateReport::new(Scope::Release, std::mem::take(&mut report.verdicts));
+        }
+        Ok(report)
+    }
+
+    /// Every gate of the release at `now`: release scope, each ring, each tenant.
+    pub fn evaluate(&self, now: Timestamp) -> anyhow::Result<GatesOutcome> {
+        let mut prepared = self.prepare(now)?;
+        let tier = prepared.input.risk.effective;
+        let governance = self.governance_for(tier);
+        let tenants: Vec<TenantInput> =
+            self.config.fleet.tenants.iter().map(|t| self.tenant_input(&governance, t, now)).collect();
+        prepared.input.calendar = release_calendar(&tenants);
+        let mut reports = vec![self.release_report(&prepared)?];
+        let mut input = prepared.input;
+        for ring in &self.config.policy.rings {
+            input.scope = Scope::Ring { name: ring.name.clone() };
+            reports.push(self.policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        input.scope = Scope::Release;
+        input.tenants = tenants;
+        reports.extend(self.policy.evaluate_tenants(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let overall = reports.iter().map(|r| r.overall).max().unwrap_or(Verdict::Pass);
+        let submitted = prepared.submitted;
+        Ok(GatesOutcome { reports, overall, revision: input.release.revision, submitted: submitted.is_some() })
+    }
+
+    /// Whether `tenant` may take its first step now: the release gates, its ring's and its own,
+    /// judged again with the approvals and evidence as they are now. The calendar and capacity gates
+    /// are left to the engine, which applies them with break-glass and pacing at this very instant.
+    /// `Err` says which gates do not pass and why.
+    pub fn admit(
+        &self,
+        now: Timestamp,
+        tenant: &ringfence_core::model::TenantId,
+        ring: &str,
+    ) -> anyhow::Result<Result<(), String>> {
+        let Some(t) = self.config.fleet.tenants.iter().find(|t| &t.id == tenant) else {
+            return Ok(Err(format!("tenant {tenant} is not in the configuration the rollout started with")));
+        };
+        let prepared = self.prepare(now)?;
+        let tier = prepared.input.risk.effective;
+        let mut reports = vec![self.release_report(&prepared)?];
+        let mut input = prepared.input;
+        input.scope = Scope::Ring { name: ring.to_owned() };
+        reports.push(self.policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+        input.scope = Scope::Tenant { id: tenant.to_string() };
+        input.tenants = vec![self.tenant_input(&self.governance_for(tier), t, now)];
+        reports.push(self.policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+        let engine_owned = ["freeze", "maintenance-window", "capacity"];
+        let mut seen = std::collections::BTreeSet::new();
+        let blocking: Vec<String> = reports
+            .iter()
+            .flat_map(|r| r.blocking().map(move |v| (r, v)))
+            .filter(|(_, v)| !engine_owned.contains(&v.gate.as_str()))
+            .filter(|(_, v)| seen.insert((v.gate.clone(), v.rule.clone())))
+            .map(|(r, v)| {
+                format!(
+                    "{} gate {} {} ({}): {}",
+                    r.scope,
+                    v.gate,
+                    v.verdict,
+                    v.rule,
+                    v.missing.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        Ok(if blocking.is_empty() { Ok(()) } else { Err(blocking.join("; ")) })
+    }
+
+    /// The compiled calendar for the effective `tier`: the release's declared tier is compiled in;
+    /// a different effective tier (an approved lowering, a raise) changes which freezes let it through.
+    fn governance_for(&self, tier: RiskTier) -> std::borrow::Cow<'_, ringfence_core::governance::Governance> {
+        if self.governance.tier == tier {
+            return std::borrow::Cow::Borrowed(&self.governance);
+        }
+        let mut governance = self.governance.clone();
+        governance.tier = tier;
+        std::borrow::Cow::Owned(governance)
+    }
+
+    /// One tenant's calendar state at `now`: inside a window or not (and when the next one opens),
+    /// and the freezes that stop it.
+    fn tenant_input(
+        &self,
+        governance: &ringfence_core::governance::Governance,
+        t: &ringfence_core::model::Tenant,
+        now: Timestamp,
+    ) -> TenantInput {
+        let break_glass_by = self.release.break_glass.as_ref().and_then(|b| b.approvals.first().cloned());
+        let has_windows = governance.windows.get(&t.id).is_some_and(|w| !w.is_empty());
+        let slot = governance.first_slot(&t.id, &t.pool, now);
+        let mut calendar = CalendarState { break_glass_by, ..CalendarState::default() };
+        match &slot {
+            None => calendar.in_window = has_windows.then_some(false),
+            Some(slot) => {
+                let freezes: Vec<String> = slot
+                    .waits
+                    .iter()
+                    .filter_map(|w| match w {
+                        Reason::FrozenBy { name, .. } => Some(name.clone()),
+                        Reason::WindowClosedUntil { .. } => None,
+                    })
+                    .collect();
+                let entering = slot.break_glass.as_ref().filter(|_| slot.start <= now);
+                calendar.in_freeze = !freezes.is_empty() || entering.is_some();
+                calendar.freezes = entering.map(|b| b.freezes.clone()).unwrap_or(freezes);
+                calendar.break_glass_approved = entering.is_some();
+                calendar.in_window = has_windows.then_some(slot.start <= now);
+                calendar.next_window = (has_windows && slot.start > now).then_some(slot.start);
+            }
+        }
+        TenantInput {
+            id: t.id.to_string(),
+            tier: None,
+            migrates: true,
+            // The engine's first step for every tenant is a fresh, verified restore point, and the
+            // migration never starts without it (a checked invariant of the simulator).
+            restore_point: Some(ringfence_gates::RestorePoint {
+                id: "taken by Ringfence as the tenant's first step, before its migration".into(),
+                taken_at: now,
+            }),
+            calendar,
+            capacity: None,
+        }
+    }
+}
+
 /// Evaluates every gate of the configuration's release at `now`, as `operator` would start it.
 pub fn evaluate(
     dir: &Path,
     loaded: &Loaded,
-    (audit, rehearsals): (&Path, &Path),
+    paths: (&Path, &Path),
     operator: Option<&str>,
     now: Timestamp,
 ) -> anyhow::Result<GatesOutcome> {
-    let config = &loaded.config;
-    let release = release_of(loaded, dir)?;
-    let base = if dir.is_dir() { dir.to_owned() } else { dir.parent().map(Path::to_owned).unwrap_or_default() };
-    let digest = release_digest(&release);
-    let ledger = Ledger::read(audit, &release.version)?;
-    // The submitted revision of exactly this content; when it changed (or was never submitted),
-    // the revision it will get, so that older approvals read as expired.
-    let submitted = ledger
-        .submitted(&digest)
-        .filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
-        .map(|s| s.revision);
-    let revision = submitted.unwrap_or_else(|| ledger.latest().map_or(1, |l| l.revision + 1));
-    let policy = GatePolicy::load(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let risk = risk_decision(&base, &release, &ledger, revision)?;
-    let mut evidence = gather_evidence(&base, config, &release)?;
-    evidence.rehearsal = rehearsal_evidence(rehearsals, &release)?;
-    let author = ledger
-        .submissions
-        .iter()
-        .find(|s| s.revision == revision)
-        .map(|s| s.by.clone())
-        .unwrap_or_else(|| release.change.author.clone());
-    let users: Vec<User> = config
-        .users
-        .iter()
-        .map(|u| User { name: u.name.clone(), email: u.email.clone(), roles: u.roles.clone() })
-        .collect();
-    let tenants = tenant_inputs(config, risk.effective, now)?;
-    let mut input = GateInput {
-        scope: Scope::Release,
-        now,
-        release: ReleaseInput {
-            id: format!("{}@{}", release.version, digest.get(7..19).unwrap_or_default()),
-            revision,
-            author,
-            operator: operator.map(str::to_owned),
-            image: release.image.clone(),
-        },
-        risk,
-        evidence,
-        approvals: ledger.approvals.clone(),
-        users,
-        calendar: release_calendar(&tenants),
-        capacity: None,
-        tenants: Vec::new(),
-    };
-    let mut reports = vec![policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?];
-    if submitted.is_none() {
-        // Not submitted: say so first, as the gate every other one depends on.
-        reports[0].verdicts.insert(
-            0,
-            ringfence_gates::GateVerdict {
-                gate: "submitted".into(),
-                rule: "not-submitted".into(),
-                verdict: Verdict::Waiting,
-                facts: json!({ "digest": digest, "submissions": ledger.submissions.len() }),
-                missing: Some(if ledger.submissions.is_empty() {
-                    "the release has not been submitted".into()
-                } else {
-                    "the Release document changed since its last submission".into()
-                }),
-                unblock: Some(format!("its author runs `ringfence release submit {}`", dir.display())),
-            },
-        );
-        reports[0] = GateReport::new(Scope::Release, std::mem::take(&mut reports[0].verdicts));
-    }
-    for ring in &config.policy.rings {
-        input.scope = Scope::Ring { name: ring.name.clone() };
-        reports.push(policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
-    }
-    input.scope = Scope::Release;
-    input.tenants = tenants;
-    reports.extend(policy.evaluate_tenants(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let overall = reports.iter().map(|r| r.overall).max().unwrap_or(Verdict::Pass);
-    Ok(GatesOutcome { reports, overall, revision, submitted: submitted.is_some() })
+    GateContext::new(dir, loaded, paths, operator)?.evaluate(now)
 }
 
 /// The tier decision: from the change analysis the release names (`evidence.change`, the JSON of
@@ -508,56 +680,6 @@ fn rehearsal_evidence(root: &Path, release: &Release) -> anyhow::Result<Option<R
         max_blocking_ms: reports.iter().map(|r| r.blocking.max_ms.round() as u64).max().unwrap_or(0),
         duration_ms: reports.iter().map(|r| r.migration.duration_ms.round() as u64).max().unwrap_or(0),
     }))
-}
-
-/// Each tenant's calendar state at `now` under the release's tier: inside a window or not (and when
-/// the next one opens), and the freezes that stop it.
-fn tenant_inputs(config: &Config, tier: RiskTier, now: Timestamp) -> anyhow::Result<Vec<TenantInput>> {
-    let spec = GovernanceSpec::from_config(config, Some(tier));
-    let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let break_glass_by =
-        config.release.as_ref().and_then(|r| r.break_glass.as_ref()).and_then(|b| b.approvals.first().cloned());
-    let mut out = Vec::new();
-    for t in &config.fleet.tenants {
-        let has_windows = governance.windows.get(&t.id).is_some_and(|w| !w.is_empty());
-        let slot = governance.first_slot(&t.id, &t.pool, now);
-        let mut calendar = CalendarState { break_glass_by: break_glass_by.clone(), ..CalendarState::default() };
-        match &slot {
-            None => {
-                calendar.in_window = has_windows.then_some(false);
-            }
-            Some(slot) => {
-                let freezes: Vec<String> = slot
-                    .waits
-                    .iter()
-                    .filter_map(|w| match w {
-                        Reason::FrozenBy { name, .. } => Some(name.clone()),
-                        Reason::WindowClosedUntil { .. } => None,
-                    })
-                    .collect();
-                let entering = slot.break_glass.as_ref().filter(|_| slot.start <= now);
-                calendar.in_freeze = !freezes.is_empty() || entering.is_some();
-                calendar.freezes = entering.map(|b| b.freezes.clone()).unwrap_or(freezes);
-                calendar.break_glass_approved = entering.is_some();
-                calendar.in_window = has_windows.then_some(slot.start <= now);
-                calendar.next_window = (has_windows && slot.start > now).then_some(slot.start);
-            }
-        }
-        out.push(TenantInput {
-            id: t.id.to_string(),
-            tier: None,
-            migrates: true,
-            // The engine's first step for every tenant is a fresh, verified restore point, and the
-            // migration never starts without it (a checked invariant of the simulator).
-            restore_point: Some(ringfence_gates::RestorePoint {
-                id: "taken by Ringfence as the tenant's first step, before its migration".into(),
-                taken_at: now,
-            }),
-            calendar,
-            capacity: None,
-        });
-    }
-    Ok(out)
 }
 
 /// The release-wide calendar state: a freeze in force for every tenant.

@@ -54,9 +54,10 @@ pub fn rollout(
     // whose rehearsal predicts too much blocking only inside a window.
     let mut spec = GovernanceSpec::from_config(&loaded.config, None);
     apply_rehearsals(&mut spec, &loaded.config, &release, &args.rehearsals)?;
-    if let Some(exit) = check_gates(dir, &loaded, &release, args, actor, from)? {
-        return Ok(exit);
-    }
+    let gates = match check_gates(dir, &loaded, &release, args, actor, from)? {
+        Err(exit) => return Ok(exit),
+        Ok(checked) => checked,
+    };
     let governance = Some(spec);
     match args.driver {
         DriverKind::Simulate => {
@@ -65,11 +66,25 @@ pub fn rollout(
             sim.failures = failures.into_iter().collect();
             sim.pace = std::time::Duration::from_millis(args.pace);
             let driver = SimulatedDriver::create(sim)?;
-            start_and_drive(store, driver, "simulated fleet, virtual clock", (plan, options, governance), actor, args)
+            start_and_drive(
+                store,
+                driver,
+                "simulated fleet, virtual clock",
+                (plan, options, governance),
+                actor,
+                args,
+                None,
+            )
         }
         DriverKind::Local => {
             let driver = local_driver(&loaded.config, &release)?;
-            start_and_drive(store, driver, "local processes", (plan, options, governance), actor, args)
+            // The gates passed at the start; each tenant's start asks them again (approvals and
+            // evidence as they are then), unless they were overridden for this run.
+            let gatekeeper = match gates {
+                GateCheck::Passed => Some(gatekeeper(dir, &loaded, &plan, args, actor)?),
+                GateCheck::Overridden | GateCheck::NotEnforced => None,
+            };
+            start_and_drive(store, driver, "local processes", (plan, options, governance), actor, args, gatekeeper)
         }
     }
 }
@@ -94,11 +109,47 @@ fn apply_rehearsals(spec: &mut GovernanceSpec, config: &Config, release: &Releas
     Ok(())
 }
 
+/// How the gates stood when the rollout started.
+enum GateCheck {
+    /// Every release and ring gate passed.
+    Passed,
+    /// Some did not; an operator overrode them for this run (recorded).
+    Overridden,
+    /// A simulation: reported, not enforced.
+    NotEnforced,
+}
+
+/// The gates asked again before each tenant's first step, with the configuration the rollout
+/// started with: a gate that no longer passes (an approval that no longer counts, evidence that
+/// changed for the worse) fails that step, so the release halts before the tenant is touched. A
+/// gate that cannot be evaluated fails closed.
+fn gatekeeper(
+    dir: &Path,
+    loaded: &ringfence_config::Loaded,
+    plan: &ringfence_core::plan::Plan,
+    args: &RunArgs,
+    actor: &str,
+) -> anyhow::Result<ringfence_runtime::Gatekeeper> {
+    let context = crate::gates_cmd::GateContext::new(dir, loaded, (&args.audit, &args.rehearsals), Some(actor))?;
+    let rings: BTreeMap<TenantId, String> = plan
+        .rings
+        .iter()
+        .flat_map(|r| r.batches.iter().flat_map(|b| &b.tenants).map(move |t| (t.id.clone(), r.name.clone())))
+        .collect();
+    Ok(Box::new(move |now, step| {
+        let ring = rings.get(&step.tenant).map(String::as_str).unwrap_or("");
+        match context.admit(now, &step.tenant, ring) {
+            Ok(verdict) => verdict,
+            Err(e) => Err(format!("the gates could not be evaluated: {e:#}")),
+        }
+    }))
+}
+
 /// Evaluates the release's gates before a rollout starts. With `--driver local`, a release or ring
 /// gate that does not pass stops the start (the table says why, the audit trail records it) unless
 /// `--override-gates REASON` is given, which is recorded as an override; a simulation touches
 /// nothing, so it reports them without stopping. Tenant gates (windows, freezes, capacity) are the
-/// engine's to enforce at each tenant's start. `Some(exit)` when the rollout must not start.
+/// engine's to enforce at each tenant's start. `Err(exit)` when the rollout must not start.
 fn check_gates(
     dir: &Path,
     loaded: &ringfence_config::Loaded,
@@ -106,7 +157,7 @@ fn check_gates(
     args: &RunArgs,
     actor: &str,
     from: Option<jiff::Timestamp>,
-) -> anyhow::Result<Option<Exit>> {
+) -> anyhow::Result<Result<GateCheck, Exit>> {
     let now = from.unwrap_or_else(jiff::Timestamp::now);
     let outcome = crate::gates_cmd::evaluate(dir, loaded, (&args.audit, &args.rehearsals), Some(actor), now)?;
     // Rings repeat the release's gates: each gate and rule once, with the first scope it blocks.
@@ -123,7 +174,7 @@ fn check_gates(
         .collect();
     if blocking.is_empty() {
         eprintln!("gates: every release and ring gate passes (revision {})", outcome.revision);
-        return Ok(None);
+        return Ok(Ok(if args.driver == DriverKind::Simulate { GateCheck::NotEnforced } else { GateCheck::Passed }));
     }
     let record = |action: &str, details: serde_json::Value| -> anyhow::Result<()> {
         let mut log = ringfence_audit::AuditLog::open(&args.audit)?;
@@ -143,7 +194,7 @@ fn check_gates(
                 blocking.len(),
                 release.version
             );
-            Ok(None)
+            Ok(Ok(GateCheck::NotEnforced))
         }
         (DriverKind::Local, Some(reason)) if !reason.trim().is_empty() => {
             eprintln!(
@@ -154,7 +205,7 @@ fn check_gates(
                 "release.gates.overridden",
                 json!({ "reason": reason.trim(), "revision": outcome.revision, "gates": blocking }),
             )?;
-            Ok(None)
+            Ok(Ok(GateCheck::Overridden))
         }
         (DriverKind::Local, _) => {
             crate::gates_cmd::print_outcome(release, &outcome, false);
@@ -163,7 +214,7 @@ fn check_gates(
                 "the rollout does not start: {} release or ring gate(s) do not pass. Provide what is missing, or start with --override-gates REASON (recorded)",
                 blocking.len()
             );
-            Ok(Some(Exit::Failed))
+            Ok(Err(Exit::Failed))
         }
     }
 }
@@ -176,6 +227,7 @@ fn start_and_drive<D: Driver>(
     (plan, options, governance): (ringfence_core::plan::Plan, EngineOptions, Option<GovernanceSpec>),
     actor: &str,
     args: &RunArgs,
+    gatekeeper: Option<ringfence_runtime::Gatekeeper>,
 ) -> anyhow::Result<Exit> {
     eprintln!(
         "rolling out {} (replaces {}) to {} tenants in {} rings — {target}",
@@ -184,7 +236,7 @@ fn start_and_drive<D: Driver>(
         plan.tenant_count(),
         plan.rings.len()
     );
-    let mut runner = Runner::start_governed(store, &args.audit, driver, plan, options, governance, actor)?;
+    let mut runner = Runner::start_gated(store, &args.audit, driver, (plan, options, governance), actor, gatekeeper)?;
     eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
     drive(&mut runner, args)
 }
