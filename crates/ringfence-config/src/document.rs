@@ -148,7 +148,7 @@ pub(crate) struct PolicyDoc {
 #[derive(Debug)]
 pub(crate) enum Spec {
     Fleet(FleetDoc),
-    Policy(PolicyDoc),
+    Policy(Box<PolicyDoc>),
     /// `None` when the release could not be read.
     Release(Option<Box<Release>>),
     /// `None` when the target could not be read.
@@ -231,7 +231,7 @@ pub(crate) fn read(file: &Path, root: Node, out: &mut Vec<Diagnostic>) -> Option
     let mut errors = Vec::new();
     let spec = match kind {
         DocumentKind::Fleet => Spec::Fleet(read_fleet(spec_node, &mut errors)),
-        DocumentKind::Policy => Spec::Policy(read_policy(spec_node, &mut errors)),
+        DocumentKind::Policy => Spec::Policy(Box::new(read_policy(spec_node, &mut errors))),
         DocumentKind::Release => Spec::Release(match from_node::<Release>(spec_node, "spec") {
             Ok(r) => Some(Box::new(r)),
             Err(e) => {

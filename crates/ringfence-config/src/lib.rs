@@ -152,7 +152,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         _ => None,
     };
     let policy = match spec(DocumentKind::Policy) {
-        Some(Spec::Policy(p)) => Some(p),
+        Some(Spec::Policy(p)) => Some(&**p),
         _ => None,
     };
     let release = match spec(DocumentKind::Release) {

@@ -79,8 +79,11 @@ const TRIVY: &str = r#"{"SchemaVersion": 2, "ArtifactName": "odoo", "Results": [
  {"VulnerabilityID": "CVE-2024-0001", "PkgName": "libfoo", "InstalledVersion": "1.0", "FixedVersion": "1.1", "Severity": "HIGH"},
  {"VulnerabilityID": "CVE-2024-0002", "PkgName": "libbar", "InstalledVersion": "2.0", "Severity": "CRITICAL"}]}]}"#;
 
-/// The gate verdicts of `ringfence gates --json`, by (scope, gate).
-fn gates(cwd: &Path, cfg: &Path) -> (Option<i32>, Vec<(String, String, String, String)>) {
+/// One gate verdict: scope kind, gate, verdict, rule.
+type Row = (String, String, String, String);
+
+/// The gate verdicts of `ringfence gates --json`, and its exit code.
+fn gates(cwd: &Path, cfg: &Path) -> (Option<i32>, Vec<Row>) {
     let out = ringfence(cwd, &["gates", "2026.12.1", "--config", cfg.to_str().unwrap(), "--as", "ops", "--json"]);
     let json: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
     let mut verdicts = Vec::new();
@@ -98,7 +101,7 @@ fn gates(cwd: &Path, cfg: &Path) -> (Option<i32>, Vec<(String, String, String, S
     (out.status.code(), verdicts)
 }
 
-fn verdict(verdicts: &[(String, String, String, String)], gate: &str) -> (String, String) {
+fn verdict(verdicts: &[Row], gate: &str) -> (String, String) {
     let v = verdicts.iter().find(|v| v.0 == "release" && v.1 == gate).unwrap_or_else(|| panic!("no gate {gate}"));
     (v.2.clone(), v.3.clone())
 }
