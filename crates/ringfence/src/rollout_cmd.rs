@@ -148,7 +148,7 @@ fn gatekeeper(
 /// Evaluates the release's gates before a rollout starts. With `--driver local`, a release or ring
 /// gate that does not pass stops the start (the table says why, the audit trail records it) unless
 /// `--override-gates REASON` is given, which is recorded as an override; a simulation touches
-/// nothing, so it reports them without stopping. Tenant gates (windows, freezes, capacity) are the
+/// nothing, so it does not evaluate them. Tenant gates (windows, freezes, capacity) are the
 /// engine's to enforce at each tenant's start. `Err(exit)` when the rollout must not start.
 fn check_gates(
     dir: &Path,
@@ -158,6 +158,12 @@ fn check_gates(
     actor: &str,
     from: Option<jiff::Timestamp>,
 ) -> anyhow::Result<Result<GateCheck, Exit>> {
+    if args.driver == DriverKind::Simulate {
+        // A simulation touches nothing and rehearses the control flow; the gates (compiling the
+        // policy, verifying signatures) are `ringfence gates`' to show.
+        eprintln!("gates: not evaluated in a simulation (see `ringfence gates {}`)", release.version);
+        return Ok(Ok(GateCheck::NotEnforced));
+    }
     let now = from.unwrap_or_else(jiff::Timestamp::now);
     let outcome = crate::gates_cmd::evaluate(dir, loaded, (&args.audit, &args.rehearsals), Some(actor), now)?;
     // Rings repeat the release's gates: each gate and rule once, with the first scope it blocks.
@@ -174,7 +180,7 @@ fn check_gates(
         .collect();
     if blocking.is_empty() {
         eprintln!("gates: every release and ring gate passes (revision {})", outcome.revision);
-        return Ok(Ok(if args.driver == DriverKind::Simulate { GateCheck::NotEnforced } else { GateCheck::Passed }));
+        return Ok(Ok(GateCheck::Passed));
     }
     let record = |action: &str, details: serde_json::Value| -> anyhow::Result<()> {
         let mut log = ringfence_audit::AuditLog::open(&args.audit)?;
@@ -188,14 +194,7 @@ fn check_gates(
         Ok(())
     };
     match (args.driver, &args.override_gates) {
-        (DriverKind::Simulate, _) => {
-            eprintln!(
-                "gates: {} release or ring gate(s) do not pass (see `ringfence gates {}`); a simulation touches nothing, so it goes on",
-                blocking.len(),
-                release.version
-            );
-            Ok(Ok(GateCheck::NotEnforced))
-        }
+        (DriverKind::Simulate, _) => Ok(Ok(GateCheck::NotEnforced)),
         (DriverKind::Local, Some(reason)) if !reason.trim().is_empty() => {
             eprintln!(
                 "gates: {} gate(s) do not pass; OVERRIDDEN by {actor}: {reason} (recorded in the audit trail)",
