@@ -136,6 +136,8 @@ pub(crate) struct PolicyDoc {
     pub migration: Option<ringfence_core::model::MigrationSafety>,
     /// `supplyChain`, when the spec outside the lists was valid.
     pub supply_chain: Option<ringfence_core::model::SupplyChain>,
+    /// `metrics`, when the spec outside the lists was valid.
+    pub metrics: Option<ringfence_core::model::MetricsSpec>,
     pub rings: Items<Ring>,
     /// Selectors of rings that could not be read as a whole (say, a bad duration), so ring membership
     /// is still known; indexed like `rings`.
@@ -343,6 +345,7 @@ fn read_policy(spec: &Node, errors: &mut Vec<DeError>) -> PolicyDoc {
         judge: shell_policy.as_ref().map(|p| p.judge.clone()),
         migration: shell_policy.as_ref().map(|p| p.migration.clone()),
         supply_chain: shell_policy.as_ref().map(|p| p.supply_chain.clone()),
+        metrics: shell_policy.as_ref().map(|p| p.metrics.clone()),
         rings,
         salvaged_selectors,
         slis: items(spec, "slis", "name", errors),

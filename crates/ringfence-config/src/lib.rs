@@ -203,6 +203,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                         .unwrap_or_else(|| Policy::default().break_glass_approvals),
                     migration: p.migration.unwrap_or_default(),
                     supply_chain: p.supply_chain.unwrap_or_default(),
+                    metrics: p.metrics.unwrap_or_default(),
                 })
             }
             Spec::Release(r) => release = r.map(|r| *r),

@@ -444,6 +444,28 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
             );
         }
     }
+    if let Some(prometheus) = policy.metrics.as_ref().and_then(|m| m.prometheus.as_ref()) {
+        let url = prometheus.url.trim();
+        if !url.starts_with("http://") || url.len() <= "http://".len() {
+            report.at(
+                Policy,
+                "spec.metrics.prometheus.url",
+                format!("{:?} is not a Prometheus URL", prometheus.url),
+                Some("write the server's base URL over plain HTTP, e.g. http://prometheus.monitoring:9090 (this build has no TLS: put a local proxy in front of an https server)".into()),
+            );
+        }
+        let label = &prometheus.tenant_label;
+        let valid_label = label.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid_label {
+            report.at(
+                Policy,
+                "spec.metrics.prometheus.tenantLabel",
+                format!("{label:?} is not a Prometheus label name"),
+                Some("letters, digits and underscores, not starting with a digit, e.g. tenant".into()),
+            );
+        }
+    }
     if policy.break_glass_approvals == Some(0) {
         report.at(
             Policy,

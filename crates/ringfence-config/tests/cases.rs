@@ -61,6 +61,7 @@ cases! {
     migration_guardrails,
     migration_unknown_field,
     users_rules,
+    metrics_source,
     calendar_rules,
     release_rules,
     release_empty_command,

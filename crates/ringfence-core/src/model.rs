@@ -414,6 +414,40 @@ pub struct Policy {
     /// Whom the policy trusts for signatures and provenance.
     #[serde(default)]
     pub supply_chain: SupplyChain,
+    /// Where the SLIs are read: each tenant's `/metrics` (the default), or a Prometheus server.
+    #[serde(default, skip_serializing_if = "MetricsSpec::is_default")]
+    pub metrics: MetricsSpec,
+}
+
+/// Where tenants' SLIs are read from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MetricsSpec {
+    /// Read through this Prometheus server's HTTP API instead of scraping each tenant's `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSpec>,
+}
+
+impl MetricsSpec {
+    /// Whether this is the default (scrape each tenant).
+    pub fn is_default(&self) -> bool {
+        *self == MetricsSpec::default()
+    }
+}
+
+/// A Prometheus server that scrapes the tenants.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PrometheusSpec {
+    /// Its base URL, e.g. `http://prometheus.monitoring:9090`.
+    pub url: String,
+    /// The label carrying the tenant id on the tenants' series.
+    #[serde(default = "default_tenant_label")]
+    pub tenant_label: String,
+}
+
+fn default_tenant_label() -> String {
+    "tenant".into()
 }
 
 /// The guardrails of a tenant's real migration: what must hold before it starts, the server-side
@@ -611,6 +645,7 @@ impl Default for Policy {
             break_glass_approvals: default_break_glass_approvals(),
             migration: MigrationSafety::default(),
             supply_chain: SupplyChain::default(),
+            metrics: MetricsSpec::default(),
         }
     }
 }

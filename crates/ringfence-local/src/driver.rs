@@ -36,7 +36,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use ringfence_core::engine::{Action, Event, StepId, StepKind, Verdict};
 use ringfence_core::judge::{Judgement, Scrape, Window, judge};
-use ringfence_core::model::{JudgeSpec, MigrationSafety, Sli, TenantId};
+use ringfence_core::model::{JudgeSpec, MetricsSpec, MigrationSafety, Sli, TenantId};
 use ringfence_judge::Arm;
 use ringfence_pg::PgError;
 use ringfence_pg::binaries::PgBinaries;
@@ -51,7 +51,7 @@ use serde_json::json;
 
 use crate::LocalError;
 use crate::compare::{Comparison, TenantScrapes};
-use crate::metrics::{get, scrape};
+use crate::metrics::get;
 use crate::supervisor::Supervisor;
 
 /// Command templates for the tenant app. Placeholders: `{tenant}`, `{database}`, `{cluster}`, `{host}`,
@@ -113,6 +113,8 @@ pub struct LocalFleet {
     pub pg: PgBinaries,
     /// The guardrails each migration runs under (the policy's `migration`).
     pub migration: MigrationSafety,
+    /// Where SLIs are read: each tenant's `/metrics`, or Prometheus (the policy's `metrics`).
+    pub metrics: MetricsSpec,
 }
 
 impl Shared {
@@ -130,6 +132,8 @@ impl LocalFleet {
 
 struct Shared {
     fleet: LocalFleet,
+    /// How tenants' SLIs are read.
+    reader: crate::metrics::Reader,
     release: Mutex<Arc<LocalRelease>>,
     supervisor: Mutex<Supervisor>,
     /// Tenants with a step running: never a control.
@@ -157,8 +161,10 @@ impl LocalDriver {
             fs::create_dir_all(&path).map_err(|e| LocalError::io(&path, e))?;
         }
         let supervisor = Supervisor::new(&fleet.work_dir.join("apps"))?;
+        let reader = crate::metrics::Reader::new(&fleet.metrics, &fleet.slis)?;
         let (tx, rx) = channel();
         let shared = Shared {
+            reader,
             fleet,
             release: Mutex::new(Arc::new(release)),
             supervisor: Mutex::new(supervisor),
@@ -375,8 +381,7 @@ fn step_base(shared: &Shared, step: &StepId) -> PathBuf {
 fn take(shared: &Shared, tenant: &LocalTenant) -> Result<serde_json::Value, String> {
     // What the tenant counted on the previous version: its baseline for the comparative judge. A
     // tenant that does not answer has none, and is then judged on the SLIs' limits alone.
-    let url = format!("http://127.0.0.1:{}/metrics", tenant.port);
-    if let Ok(counters) = scrape(&url, Timestamp::now(), Duration::from_secs(5)) {
+    if let Ok(counters) = shared.reader.read(tenant.id.as_str(), tenant.port, Duration::from_secs(5)) {
         shared.baselines.lock().expect("baselines").insert(tenant.id.clone(), counters);
     }
     maintenance(shared, tenant, true)?;
@@ -587,7 +592,8 @@ fn roll_back(shared: &Shared, tenant: &LocalTenant, restore_database: bool) -> R
 
 fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<AtomicBool>, tx: Sender<Event>) {
     let Ok(treated) = shared.fleet.tenant(&tenant).cloned() else { return };
-    let url = |t: &LocalTenant| format!("http://127.0.0.1:{}/metrics", t.port);
+    let timeout = Duration::from_secs(5);
+    let read = |t: &LocalTenant| shared.reader.read(t.id.as_str(), t.port, timeout).ok();
     let controls: Vec<LocalTenant> = {
         let supervisor = shared.supervisor.lock().expect("supervisor");
         let busy = shared.busy.lock().expect("busy");
@@ -601,14 +607,8 @@ fn observe(shared: Arc<Shared>, tenant: TenantId, until: Timestamp, stop: Arc<At
             .cloned()
             .collect()
     };
-    let timeout = Duration::from_secs(5);
-    let scrape_all = || -> (Option<Scrape>, Vec<Option<Scrape>>) {
-        let now = Timestamp::now();
-        (
-            scrape(&url(&treated), now, timeout).ok(),
-            controls.iter().map(|c| scrape(&url(c), now, timeout).ok()).collect(),
-        )
-    };
+    let scrape_all =
+        || -> (Option<Scrape>, Vec<Option<Scrape>>) { (read(&treated), controls.iter().map(read).collect()) };
     let (first_treated, first_controls) = scrape_all();
     let mut start_treated = first_treated.unwrap_or_default();
     let began = Timestamp::now();

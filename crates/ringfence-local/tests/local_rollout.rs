@@ -63,6 +63,7 @@ fn fleet(bin: &Path, work: &tempfile::TempDir, tenants: Vec<LocalTenant>) -> Loc
         health_timeout: Duration::from_secs(20),
         pg: ringfence_pg::PgBinaries::locate(None).unwrap(),
         migration: Default::default(),
+        metrics: Default::default(),
     }
 }
 

@@ -261,6 +261,7 @@ fn generate_config(rng: &mut SmallRng, start: Timestamp) -> Config {
         break_glass_approvals: 2,
         migration: Default::default(),
         supply_chain: Default::default(),
+        metrics: Default::default(),
     };
     let break_glass = rng.random_bool(0.1).then(|| BreakGlass {
         reason: "payment provider outage: the fix cannot wait for the freeze".into(),

@@ -123,6 +123,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         health_timeout: Duration::from_secs(30),
         pg: pg.clone(),
         migration: config.policy.migration.clone(),
+        metrics: config.policy.metrics.clone(),
     };
     let local_release = |r: &DemoRelease| LocalRelease {
         version: r.version.into(),

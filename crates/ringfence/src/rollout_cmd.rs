@@ -273,6 +273,7 @@ fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDrive
         health_timeout: target.health_timeout.into(),
         pg: PgBinaries::locate(None)?,
         migration: config.policy.migration.clone(),
+        metrics: config.policy.metrics.clone(),
     };
     let local_release = LocalRelease {
         version: release.version.clone(),
