@@ -68,6 +68,21 @@ pub struct User {
     pub roles: Vec<String>,
 }
 
+impl User {
+    /// Whether `who` names this user: by name or e-mail, trimmed, ASCII case ignored (as the risk
+    /// rules compare authors and approvers).
+    pub fn is(&self, who: &str) -> bool {
+        let who = who.trim();
+        self.name.trim().eq_ignore_ascii_case(who)
+            || self.email.as_deref().is_some_and(|e| e.trim().eq_ignore_ascii_case(who))
+    }
+
+    /// Whether the user holds `role`.
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
 /// How the local process driver runs tenants on this machine (the embedded default deployment target):
 /// each tenant is an app process on a loopback port. Command placeholders are those of the migration
 /// command plus `{app_port}` and, for `maintenance`, `{state}` (`on` or `off`).

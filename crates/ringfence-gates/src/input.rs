@@ -239,34 +239,9 @@ pub struct RehearsalEvidence {
     pub duration_ms: u64,
 }
 
-/// A user who may approve, with their roles (from the users file).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct User {
-    /// Login name, as approvals and releases name people.
-    pub name: String,
-    /// E-mail address; approvals may name the user by it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    /// Roles held (`release-manager`, `head-of-ops`…).
-    #[serde(default)]
-    pub roles: Vec<String>,
-}
-
-impl User {
-    /// Whether `who` names this user: by name or e-mail, trimmed, ASCII case ignored (as the risk crate
-    /// compares authors and approvers).
-    pub fn is(&self, who: &str) -> bool {
-        let who = who.trim();
-        self.name.trim().eq_ignore_ascii_case(who)
-            || self.email.as_deref().is_some_and(|e| e.trim().eq_ignore_ascii_case(who))
-    }
-
-    /// Whether the user holds `role`.
-    pub fn has_role(&self, role: &str) -> bool {
-        self.roles.iter().any(|r| r == role)
-    }
-}
+/// A user who may approve, with their roles: the configuration's `Users` document's type, so the
+/// policy sees users exactly as they are configured.
+pub use ringfence_core::model::User;
 
 /// The users file's content: everyone who may approve.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

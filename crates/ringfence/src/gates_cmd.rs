@@ -132,11 +132,7 @@ fn find_user<'a>(config: &'a Config, who: &str) -> anyhow::Result<&'a ringfence_
             "the configuration has no Users document: add one listing who may submit and approve (see examples/retail-fleet/users.yaml)"
         );
     }
-    let norm = |s: &str| s.trim().to_ascii_lowercase();
-    let mut found = config
-        .users
-        .iter()
-        .filter(|u| norm(&u.name) == norm(who) || u.email.as_deref().is_some_and(|e| norm(e) == norm(who)));
+    let mut found = config.users.iter().filter(|u| u.is(who));
     match (found.next(), found.next()) {
         (Some(u), None) => Ok(u),
         (Some(_), Some(_)) => bail!("{who:?} names more than one user: use the login name"),
@@ -363,11 +359,7 @@ impl GateContext {
             .find(|s| s.revision == revision)
             .map(|s| s.by.clone())
             .unwrap_or_else(|| release.change.author.clone());
-        let users: Vec<User> = config
-            .users
-            .iter()
-            .map(|u| User { name: u.name.clone(), email: u.email.clone(), roles: u.roles.clone() })
-            .collect();
+        let users: Vec<User> = config.users.clone();
         let input = GateInput {
             scope: Scope::Release,
             now,
