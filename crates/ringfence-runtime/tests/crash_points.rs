@@ -292,3 +292,38 @@ fn a_gatekeeper_refusing_a_tenant_halts_the_release_before_the_tenant_is_touched
     });
     assert!(!restored, "shop-b was never migrated: its rollback restores nothing");
 }
+
+/// A run resumed with a gatekeeper is guarded from there on: the controller dies early in the
+/// canary ring (at its 10th store write), the resumed runner is given a gatekeeper that refuses
+/// shop-b, and shop-b's first step fails before it is touched while the canary keeps the release.
+#[test]
+fn a_resumed_run_asks_its_gatekeeper_before_the_tenants_still_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Files::in_dir(dir.path());
+    let driver = SimulatedDriver::create(simulation(&files, &[])).unwrap();
+    let store = Crashing { inner: SqliteStore::open(&files.state).unwrap(), writes_left: 10 };
+    let crashed = match Runner::start(store, &files.audit, driver, small_plan(), EngineOptions::default(), "test") {
+        Err(RuntimeError::Store(_)) => true,
+        Err(other) => panic!("unexpected {other}"),
+        Ok(mut runner) => matches!(runner.run_to_end(|_, _| {}), Err(RuntimeError::Store(_))),
+    };
+    assert!(crashed, "the controller died before the rollout ended");
+    let store = SqliteStore::open(&files.state).unwrap();
+    let run = store.latest_run().unwrap().unwrap().id;
+    let driver = SimulatedDriver::open(&files.world, std::time::Duration::ZERO).unwrap();
+    let gatekeeper: ringfence_runtime::Gatekeeper = Box::new(|_, step| {
+        if step.tenant.as_str() == "shop-b" {
+            Err("signature gate fail: a new key signed the image".into())
+        } else {
+            Ok(())
+        }
+    });
+    let (mut runner, _) = Runner::resume_gated(store, &files.audit, driver, run, Some(gatekeeper)).unwrap();
+    let outcome = runner.run_to_end(|_, _| {}).unwrap();
+    assert_ne!(outcome, Outcome::Completed);
+    assert_eq!(runner.engine().tenants()[&"canary".into()].phase, TenantPhase::Done);
+    assert_eq!(runner.engine().tenants()[&"shop-b".into()].phase, TenantPhase::RolledBack);
+    let entries = ringfence_audit::read_entries(&files.audit).unwrap();
+    assert!(entries.iter().any(|e| e.subject.tenant.as_deref() == Some("shop-b")
+        && e.details.get("reason").and_then(|r| r.as_str()).is_some_and(|r| r.contains("signature gate fail"))));
+}

@@ -109,6 +109,30 @@ fn apply_rehearsals(spec: &mut GovernanceSpec, config: &Config, release: &Releas
     Ok(())
 }
 
+/// Whether the audit trail records an override of `version`'s gates.
+fn gates_overridden(audit: &Path, version: &str) -> anyhow::Result<bool> {
+    if !audit.exists() {
+        return Ok(false);
+    }
+    let entries =
+        ringfence_audit::read_entries(audit).with_context(|| format!("reading the audit trail {}", audit.display()))?;
+    Ok(entries.iter().any(|e| e.action == "release.gates.overridden" && e.subject.release == version))
+}
+
+/// Records that `actor` overrode `version`'s gates for `reason`.
+fn record_override(args: &RunArgs, version: &str, actor: &str, reason: &str, when: &str) -> anyhow::Result<()> {
+    eprintln!("gates: OVERRIDDEN {when} by {actor}: {reason} (recorded in the audit trail)");
+    let mut log = ringfence_audit::AuditLog::open(&args.audit)?;
+    log.append(ringfence_audit::NewEntry {
+        ts: jiff::Timestamp::now(),
+        actor: actor.to_owned(),
+        action: "release.gates.overridden".to_owned(),
+        subject: ringfence_audit::Subject { release: version.to_owned(), tenant: None },
+        details: json!({ "reason": reason.trim(), "when": when }),
+    })?;
+    Ok(())
+}
+
 /// How the gates stood when the rollout started.
 enum GateCheck {
     /// Every release and ring gate passed.
@@ -339,8 +363,20 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
                     release.version
                 );
             }
+            // The gates keep guarding the tenants still to start, as they did before the stop —
+            // unless this release's gates were overridden (at its start, or now).
+            let started_by = summary.plan.get("started_by").and_then(|v| v.as_str()).unwrap_or("operator").to_owned();
+            let overridden = gates_overridden(&args.audit, &release.version)?;
+            let gatekeeper = match (&args.override_gates, overridden) {
+                (_, true) => None,
+                (Some(reason), false) if !reason.trim().is_empty() => {
+                    record_override(args, &release.version, &started_by, reason, "at resume")?;
+                    None
+                }
+                _ => Some(gatekeeper(dir, &loaded, &make_plan(&loaded)?, args, &started_by)?),
+            };
             let driver = local_driver(&loaded.config, &release)?;
-            let (mut runner, report) = Runner::resume(store, &args.audit, driver, run)?;
+            let (mut runner, report) = Runner::resume_gated(store, &args.audit, driver, run, gatekeeper)?;
             report_resume(run, &report);
             drive(&mut runner, args)
         }
