@@ -26,7 +26,7 @@ mod verify;
 pub use entry::{Entry, GENESIS_PREV, NewEntry, Subject};
 pub use error::AuditError;
 pub use log::{AuditLog, TornTail};
-pub use verify::{VerifyReport, read_entries, verify, verify_reader};
+pub use verify::{Cursor, VerifyReport, read_entries, read_new_entries, verify, verify_reader};
 
 /// Result type of this crate.
 pub type Result<T, E = AuditError> = std::result::Result<T, E>;

@@ -44,6 +44,52 @@ pub fn read_entries(path: impl AsRef<Path>) -> Result<Vec<Entry>> {
     Ok(entries)
 }
 
+/// Where a reader of a growing log has got to: the byte after the last complete line read, that
+/// line's `seq` and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Bytes of the log read so far (always at a line boundary).
+    pub offset: u64,
+    /// Entries read so far (the last one's `seq`).
+    pub entries: u64,
+    /// The last entry's hash, or [`GENESIS_PREV`].
+    pub head_hash: String,
+}
+
+impl Default for Cursor {
+    fn default() -> Self {
+        Cursor { offset: 0, entries: 0, head_hash: GENESIS_PREV.to_owned() }
+    }
+}
+
+/// Reads the entries appended to the log at `path` since `cursor`, verifying that they continue
+/// its chain, and moves the cursor past them. A last line still being written (no newline yet) is
+/// left for the next call; any other damage is an error naming the line. A process that follows
+/// a log as it grows reads each line once, instead of the whole log at every look.
+pub fn read_new_entries(path: impl AsRef<Path>, cursor: &mut Cursor) -> Result<Vec<Entry>> {
+    use std::io::{Seek, SeekFrom};
+    let path = path.as_ref();
+    let io = |source| AuditError::Io { path: path.to_owned(), source };
+    let mut file = File::open(path).map_err(io)?;
+    file.seek(SeekFrom::Start(cursor.offset)).map_err(io)?;
+    let mut reader = BufReader::new(file);
+    let mut raw = Vec::new();
+    let mut entries = Vec::new();
+    loop {
+        raw.clear();
+        let read = reader.read_until(b'\n', &mut raw).map_err(io)?;
+        if read == 0 || !raw.ends_with(b"\n") {
+            return Ok(entries);
+        }
+        let line = cursor.entries + 1;
+        let entry = check(&raw, line, &cursor.head_hash).map_err(|fault| fault.at(path, line))?;
+        cursor.offset += read as u64;
+        cursor.entries = line;
+        cursor.head_hash.clone_from(&entry.hash);
+        entries.push(entry);
+    }
+}
+
 fn scan(reader: impl Read, path: &Path, mut on_entry: impl FnMut(Entry)) -> Result<VerifyReport> {
     let mut reader = BufReader::new(reader);
     let mut raw = Vec::new();

@@ -282,3 +282,35 @@ fn open_recovering_leaves_an_intact_log_alone_and_still_refuses_an_altered_last_
     assert!(matches!(AuditLog::open_recovering(&path), Err(AuditError::TailBroken { .. })));
     assert_eq!(fs::read(&path).unwrap(), bytes, "nothing was cut");
 }
+
+/// A follower reads each appended line once, verified against the chain it has seen: a line still
+/// being written waits for the next call, and a line that does not continue the chain is an error.
+#[test]
+fn a_follower_reads_only_new_entries_and_checks_they_continue_the_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, written) = small_log(dir.path());
+    let mut cursor = ringfence_audit::Cursor::default();
+    assert_eq!(ringfence_audit::read_new_entries(&path, &mut cursor).unwrap(), written);
+    assert!(ringfence_audit::read_new_entries(&path, &mut cursor).unwrap().is_empty(), "nothing new");
+    assert_eq!(cursor.entries, 5);
+
+    let mut log = AuditLog::open(&path).unwrap();
+    let sixth = log.append(entry(5, None)).unwrap();
+    drop(log);
+    // Half a line, as a writer mid-append leaves it: not read yet.
+    let whole = fs::read(&path).unwrap();
+    fs::write(dir.path().join("partial.jsonl"), &whole[..whole.len() - 10]).unwrap();
+    let mut partial_cursor = cursor.clone();
+    assert!(
+        ringfence_audit::read_new_entries(dir.path().join("partial.jsonl"), &mut partial_cursor).unwrap().is_empty()
+    );
+    assert_eq!(partial_cursor, cursor);
+    assert_eq!(ringfence_audit::read_new_entries(&path, &mut cursor).unwrap(), vec![sixth]);
+
+    // Another log's lines do not continue this chain.
+    let other = tempfile::tempdir().unwrap();
+    let (other_path, _) = small_log(other.path());
+    let mut foreign = cursor.clone();
+    foreign.offset = 0;
+    assert!(ringfence_audit::read_new_entries(&other_path, &mut foreign).is_err());
+}

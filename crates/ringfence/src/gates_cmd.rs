@@ -54,32 +54,41 @@ struct Submission {
     by: String,
 }
 
-/// What the audit trail says about one release: its submissions and approvals, in order.
-#[derive(Debug, Default)]
+/// What the audit trail says about one release: its submissions and approvals, in order, and how
+/// far into the trail it has read.
+#[derive(Debug, Default, Clone)]
 struct Ledger {
     submissions: Vec<Submission>,
     approvals: Vec<Approval>,
+    cursor: ringfence_audit::Cursor,
 }
 
 impl Ledger {
     /// Reads (and verifies) the audit trail at `path`; a missing file is an empty ledger.
     fn read(path: &Path, version: &str) -> anyhow::Result<Ledger> {
         let mut ledger = Ledger::default();
+        ledger.follow(path, version)?;
+        Ok(ledger)
+    }
+
+    /// Takes in what was appended to the trail since the last read, verified as continuing the
+    /// chain already read: a rollout asks before every tenant without reading the trail again.
+    fn follow(&mut self, path: &Path, version: &str) -> anyhow::Result<()> {
         if !path.exists() {
-            return Ok(ledger);
+            return Ok(());
         }
-        let entries = ringfence_audit::read_entries(path)
+        let entries = ringfence_audit::read_new_entries(path, &mut self.cursor)
             .with_context(|| format!("reading approvals from the audit trail {}", path.display()))?;
         for e in entries.into_iter().filter(|e| e.subject.release == version) {
             let get = |k: &str| e.details.get(k);
             let revision = get("revision").and_then(Value::as_u64).unwrap_or(0) as u32;
             match e.action.as_str() {
-                "release.submitted" => ledger.submissions.push(Submission {
+                "release.submitted" => self.submissions.push(Submission {
                     revision,
                     digest: get("digest").and_then(Value::as_str).unwrap_or_default().to_owned(),
                     by: e.actor.clone(),
                 }),
-                "release.approved" => ledger.approvals.push(Approval {
+                "release.approved" => self.approvals.push(Approval {
                     user: e.actor.clone(),
                     role: get("role").and_then(Value::as_str).unwrap_or_default().to_owned(),
                     reason: get("reason").and_then(Value::as_str).unwrap_or_default().to_owned(),
@@ -92,7 +101,7 @@ impl Ledger {
                 _ => {}
             }
         }
-        Ok(ledger)
+        Ok(())
     }
 
     /// The submission of exactly this content, if any.
@@ -300,8 +309,13 @@ pub struct GateContext {
     policy: GatePolicy,
     governance: ringfence_core::governance::Governance,
     audit: PathBuf,
-    rehearsals: PathBuf,
     operator: Option<String>,
+    /// The trail read so far (followed, not re-read, at each evaluation).
+    ledger: std::cell::RefCell<Ledger>,
+    /// The change analysis's classification, read once: the release's content does not change.
+    classification: Option<Classification>,
+    /// The rehearsal reports' summary, read once (one file per tenant).
+    rehearsal: Option<RehearsalEvidence>,
 }
 
 /// The gate input at release scope for `now`, and whether the release is submitted as it stands.
@@ -326,23 +340,28 @@ impl GateContext {
         let governance = GovernanceSpec::from_config(&loaded.config, Some(tier))
             .compile(jiff::tz::TimeZone::get)
             .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let classification = classification(&base, &release)?;
+        let rehearsal = rehearsal_evidence(rehearsals, &release)?;
         Ok(GateContext {
             dir: dir.to_owned(),
             base,
             config: loaded.config.clone(),
             digest: release_digest(&release),
+            ledger: std::cell::RefCell::new(Ledger::read(audit, &release.version)?),
             release,
             policy,
             governance,
             audit: audit.to_owned(),
-            rehearsals: rehearsals.to_owned(),
             operator: operator.map(str::to_owned),
+            classification,
+            rehearsal,
         })
     }
 
     fn prepare(&self, now: Timestamp) -> anyhow::Result<Prepared> {
         let (config, release, digest) = (&self.config, &self.release, &self.digest);
-        let ledger = Ledger::read(&self.audit, &release.version)?;
+        self.ledger.borrow_mut().follow(&self.audit, &release.version)?;
+        let ledger = self.ledger.borrow().clone();
         // The submitted revision of exactly this content; when it changed (or was never submitted),
         // the revision it will get, so that older approvals read as expired.
         let submitted = ledger
@@ -350,9 +369,9 @@ impl GateContext {
             .filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
             .map(|s| s.revision);
         let revision = submitted.unwrap_or_else(|| ledger.latest().map_or(1, |l| l.revision + 1));
-        let risk = risk_decision(&self.base, release, &ledger, revision)?;
+        let risk = risk_decision(self.classification.as_ref(), release, &ledger, revision)?;
         let mut evidence = gather_evidence(&self.base, config, release)?;
-        evidence.rehearsal = rehearsal_evidence(&self.rehearsals, release)?;
+        evidence.rehearsal = self.rehearsal.clone();
         let author = ledger
             .submissions
             .iter()
@@ -544,9 +563,14 @@ pub fn evaluate(
 /// `ringfence odoo diff`), adjusted by the tier the author declares (`risk`): a raise applies at
 /// once; a lowering only with a `tier-override` approval of this revision. Without a change
 /// analysis, the declared tier (medium when none), said to be unverified.
-fn risk_decision(base: &Path, release: &Release, ledger: &Ledger, revision: u32) -> anyhow::Result<RiskDecisionInput> {
+fn risk_decision(
+    classification: Option<&Classification>,
+    release: &Release,
+    ledger: &Ledger,
+    revision: u32,
+) -> anyhow::Result<RiskDecisionInput> {
     let author = release.change.author.as_str();
-    let Some(path) = &release.evidence.change else {
+    let Some(classification) = classification else {
         let tier = release.risk.unwrap_or(RiskTier::Medium);
         return Ok(RiskDecisionInput {
             computed: tier,
@@ -561,14 +585,6 @@ fn risk_decision(base: &Path, release: &Release, ledger: &Ledger, revision: u32)
             adjustment: None,
         });
     };
-    let path = base.join(path);
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading the change analysis {}", path.display()))?;
-    let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-    let classification: Classification = serde_json::from_value(value.get("risk").cloned().unwrap_or(Value::Null))
-        .with_context(|| {
-            format!("{}: no `risk` classification (write it with `ringfence odoo diff --json`)", path.display())
-        })?;
     let override_by = ledger
         .approvals
         .iter()
@@ -583,7 +599,7 @@ fn risk_decision(base: &Path, release: &Release, ledger: &Ledger, revision: u32)
             .map(|(approver, reason)| TierRequest::Lower(ringfence_risk::Override { to: t, reason, approver })),
         _ => None,
     };
-    let decision = decide(&classification, author, request.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let decision = decide(classification, author, request.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut input = RiskDecisionInput::from(&decision);
     if let Some(t) = release.risk.filter(|t| *t < classification.tier && request.is_none()) {
         input.deciding.push(DecidingFact {
@@ -596,6 +612,21 @@ fn risk_decision(base: &Path, release: &Release, ledger: &Ledger, revision: u32)
         });
     }
     Ok(input)
+}
+
+/// The classification in the change analysis the release names (`evidence.change`, the JSON of
+/// `ringfence odoo diff`); `None` when it names none.
+fn classification(base: &Path, release: &Release) -> anyhow::Result<Option<Classification>> {
+    let Some(path) = &release.evidence.change else { return Ok(None) };
+    let path = base.join(path);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading the change analysis {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let classification =
+        serde_json::from_value(value.get("risk").cloned().unwrap_or(Value::Null)).with_context(|| {
+            format!("{}: no `risk` classification (write it with `ringfence odoo diff --json`)", path.display())
+        })?;
+    Ok(Some(classification))
 }
 
 /// Verifies the evidence files the release names. Unreadable files are errors (exit 2), naming
