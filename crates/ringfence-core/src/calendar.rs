@@ -399,7 +399,8 @@ impl Freeze {
 pub struct BreakGlass {
     /// Why the release cannot wait.
     pub reason: String,
-    /// Who approved the exception.
+    /// Who approved the exception (more may be recorded with `ringfence approve --for break-glass`).
+    #[serde(default)]
     pub approvals: Vec<String>,
 }
 

@@ -282,6 +282,31 @@ impl From<ApproveFor> for ApprovalSubject {
     }
 }
 
+/// The rules a rollout of the configuration's release runs under, with the approvers of its
+/// break-glass exception: those the Release names, and those recorded with `ringfence approve
+/// --for break-glass` for the revision it is submitted as now — each person once, however they are
+/// named (login or e-mail).
+pub fn governance_spec(config: &Config, audit: &Path) -> anyhow::Result<GovernanceSpec> {
+    let mut spec = GovernanceSpec::from_config(config, None);
+    let (Some(release), Some((exception, _))) = (&config.release, spec.break_glass.as_mut()) else {
+        return Ok(spec);
+    };
+    let ledger = Ledger::read(audit, &release.version)?;
+    let digest = release_digest(release);
+    let current = ledger.submitted(&digest).filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision));
+    let recorded = ledger
+        .approvals
+        .iter()
+        .filter(|a| a.subject == ApprovalSubject::BreakGlass && current.is_some_and(|s| s.revision == a.revision))
+        .map(|a| a.user.clone());
+    let canonical = |who: String| config.users.iter().find(|u| u.is(&who)).map_or(who, |u| u.name.clone());
+    let mut approvers: Vec<String> = exception.approvals.drain(..).chain(recorded).map(canonical).collect();
+    approvers.sort();
+    approvers.dedup();
+    exception.approvals = approvers;
+    Ok(spec)
+}
+
 /// Every gate of a release, at every scope.
 #[derive(Debug, serde::Serialize)]
 pub struct GatesOutcome {
@@ -316,6 +341,8 @@ pub struct GateContext {
     classification: Option<Classification>,
     /// The rehearsal reports' summary, read once (one file per tenant).
     rehearsal: Option<RehearsalEvidence>,
+    /// Who approved the release's break-glass exception first, for the freeze gate's role check.
+    break_glass_by: Option<String>,
 }
 
 /// The gate input at release scope for `now`, and whether the release is submitted as it stands.
@@ -336,10 +363,10 @@ impl GateContext {
         let release = release_of(loaded, dir)?;
         let base = if dir.is_dir() { dir.to_owned() } else { dir.parent().map(Path::to_owned).unwrap_or_default() };
         let policy = GatePolicy::load(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let tier = release.risk.unwrap_or(RiskTier::Medium);
-        let governance = GovernanceSpec::from_config(&loaded.config, Some(tier))
-            .compile(jiff::tz::TimeZone::get)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut spec = governance_spec(&loaded.config, audit)?;
+        spec.tier = release.risk.unwrap_or(RiskTier::Medium);
+        let break_glass_by = spec.break_glass.as_ref().and_then(|(b, _)| b.approvals.first().cloned());
+        let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| anyhow::anyhow!("{e}"))?;
         let classification = classification(&base, &release)?;
         let rehearsal = rehearsal_evidence(rehearsals, &release)?;
         Ok(GateContext {
@@ -355,6 +382,7 @@ impl GateContext {
             operator: operator.map(str::to_owned),
             classification,
             rehearsal,
+            break_glass_by,
         })
     }
 
@@ -509,7 +537,7 @@ impl GateContext {
         t: &ringfence_core::model::Tenant,
         now: Timestamp,
     ) -> TenantInput {
-        let break_glass_by = self.release.break_glass.as_ref().and_then(|b| b.approvals.first().cloned());
+        let break_glass_by = self.break_glass_by.clone();
         let has_windows = governance.windows.get(&t.id).is_some_and(|w| !w.is_empty());
         let slot = governance.first_slot(&t.id, &t.pool, now);
         let mut calendar = CalendarState { break_glass_by, ..CalendarState::default() };

@@ -52,7 +52,7 @@ pub fn rollout(
     let options = EngineOptions { schema_backward_compatible: release.schema_backward_compatible };
     // Each tenant starts only in its window, outside the freezes, within the pacing limits; those
     // whose rehearsal predicts too much blocking only inside a window.
-    let mut spec = GovernanceSpec::from_config(&loaded.config, None);
+    let mut spec = crate::gates_cmd::governance_spec(&loaded.config, &args.audit)?;
     apply_rehearsals(&mut spec, &loaded.config, &release, &args.rehearsals)?;
     let gates = match check_gates(dir, &loaded, &release, args, actor, from)? {
         Err(exit) => return Ok(exit),

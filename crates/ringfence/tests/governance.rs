@@ -217,3 +217,61 @@ fn policy_test_counts_passing_and_failing_rego_tests_and_names_a_broken_file() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("broken.rego:"), "{}", text(&out));
 }
+
+/// Break-glass approvals come from `ringfence approve --for break-glass`: a release whose exception
+/// names no approver cannot enter the freeze (the rollout refuses to compile its rules); once two
+/// users approve the exception for the submitted revision, the simulated rollout enters the freeze,
+/// and the audit trail marks every tenant it let in with those two approvers.
+#[test]
+fn break_glass_approvals_recorded_with_approve_open_the_freeze() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "payment fix");
+    let c = cfg.to_str().unwrap();
+    let cwd = dir.path();
+    let policy = std::fs::read_to_string(cfg.join("policy.yaml")).unwrap();
+    write(
+        &cfg.join("policy.yaml"),
+        &format!(
+            "{policy}  breakGlassApprovals: 2\n  freezes:\n    - {{name: payday, start: \"2026-12-01T00:00\", end: \"2026-12-03T00:00\", timezone: Europe/Paris}}\n"
+        ),
+    );
+    let release = std::fs::read_to_string(cfg.join("release.yaml")).unwrap();
+    write(
+        &cfg.join("release.yaml"),
+        &format!("{release}  breakGlass:\n    reason: card payments fail since 2026.11.2\n"),
+    );
+    let rollout = |cwd: &Path| {
+        ringfence(cwd, &["rollout", c, "--driver", "simulate", "--from", "2026-12-01T10:00:00Z", "--as", "ops"])
+    };
+    let out = rollout(cwd);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("break-glass"), "{}", text(&out));
+
+    assert!(ringfence(cwd, &["release", "submit", c, "--as", "ana"]).status.success());
+    for (user, role) in [("bob", "approver"), ("carol", "release-manager")] {
+        let out = ringfence(
+            cwd,
+            &[
+                "approve",
+                "2026.12.1",
+                "--config",
+                c,
+                "--as",
+                user,
+                "--role",
+                role,
+                "--reason",
+                "outage",
+                "--for",
+                "break-glass",
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let out = rollout(cwd);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let trail = std::fs::read_to_string(cwd.join(".ringfence/audit.jsonl")).unwrap();
+    let entered: Vec<&str> = trail.lines().filter(|l| l.contains("\"tenant.break-glass\"")).collect();
+    assert_eq!(entered.len(), 2, "{trail}");
+    assert!(entered.iter().all(|l| l.contains("bob") && l.contains("carol")), "{entered:?}");
+}
