@@ -5,7 +5,7 @@
 //! checkout-error-rate limit, judged on what Prometheus answered — and Prometheus did answer the
 //! driver's queries. Fails (never skips) when prometheus is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,18 +29,6 @@ impl Drop for Running {
     }
 }
 
-fn prometheus_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("RINGFENCE_PROMETHEUS") {
-        return PathBuf::from(path);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("prometheus"))
-        .find(|p| p.is_file())
-        .expect("prometheus is not installed: run scripts/ensure-deps (Debian package `prometheus`)")
-}
-
 fn get(url: &str) -> Option<String> {
     let agent: ureq::Agent =
         ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(2))).proxy(None).build().into();
@@ -60,7 +48,7 @@ fn start_prometheus(dir: &Path, tenants: &[LocalTenant]) -> (Running, String) {
     std::fs::write(dir.join("prometheus.yml"), config).unwrap();
     let port = ringfence_local::free_ports(1).unwrap()[0];
     let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new(prometheus_binary())
+    let child = Command::new(storefront::testing::prometheus_binary())
         .arg(format!("--config.file={}", dir.join("prometheus.yml").display()))
         .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
         .arg(format!("--web.listen-address=127.0.0.1:{port}"))

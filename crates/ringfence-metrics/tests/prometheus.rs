@@ -31,22 +31,8 @@ impl Drop for Running {
     }
 }
 
-/// `RINGFENCE_PROMETHEUS`, or `prometheus` on PATH.
 fn prometheus_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("RINGFENCE_PROMETHEUS") {
-        return PathBuf::from(path);
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("prometheus"))
-        .find(|p| p.is_file())
-        .unwrap_or_else(|| {
-            panic!(
-                "prometheus is not installed: run scripts/ensure-deps (Debian package `prometheus`), \
-                 or set RINGFENCE_PROMETHEUS=/path/to/prometheus"
-            )
-        })
+    storefront::testing::prometheus_binary()
 }
 
 fn free_port() -> u16 {

@@ -25,6 +25,25 @@ pub fn binary() -> PathBuf {
         .expect("cargo reports the storefront executable")
 }
 
+/// The Prometheus server tests scrape shops with: `RINGFENCE_PROMETHEUS`, or `prometheus` on PATH
+/// (Debian's package, installed by scripts/ensure-deps). Panics, never skips, when it is missing.
+pub fn prometheus_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("RINGFENCE_PROMETHEUS") {
+        return PathBuf::from(path);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("prometheus"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "prometheus is not installed: run scripts/ensure-deps (Debian package `prometheus`), \
+                 or set RINGFENCE_PROMETHEUS=/path/to/prometheus"
+            )
+        })
+}
+
 /// Process ids whose command line contains `needle` (arguments joined by spaces), read from /proc so
 /// tests need no procps.
 pub fn processes_matching(needle: &str) -> Vec<u32> {
