@@ -1,9 +1,10 @@
 //! `ringfence demo`: the product's main job on this machine. Starts two PostgreSQL clusters, creates the
 //! 12 shops of `examples/demo-fleet` (databases, schema v1, products), starts them as `storefront`
 //! processes with shopper traffic, then releases v2 (good: every ring), v3 (bad code: caught on the first
-//! ring and rolled back by a code switch) and v4 (its migration dies half-way on the first tenant, which
-//! is restored from its restore point; nobody else is touched). Ends with a summary per release and per
-//! tenant — including every order the shoppers were told was taken, checked in the database.
+//! ring by the policy's comparative judge, before the SLIs' limits, and rolled back by a code switch)
+//! and v4 (its migration dies half-way on the first tenant, which is restored from its restore point;
+//! nobody else is touched). Ends with a summary per release and per tenant — what halted each release,
+//! the judge's numbers, and every order the shoppers were told was taken, checked in the database.
 //!
 //! Everything it starts is stopped at the end, on an error, and on Ctrl-C.
 
