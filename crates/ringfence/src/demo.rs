@@ -5,8 +5,8 @@
 //! and v4 (its migration dies half-way on the first tenant, which is restored from its restore point;
 //! nobody else is touched). Each release's migration is first rehearsed on a copy of the first tenant it
 //! will reach (restored from a restore point taken then). Ends with a summary per release and per
-//! tenant — the rehearsal, what halted each release,
-//! the judge's numbers, and every order the shoppers were told was taken, checked in the database.
+//! tenant — the rehearsal, what halted each release, the judge's numbers, and every order the shoppers
+//! were told was taken, checked in the database.
 //!
 //! Everything it starts is stopped at the end, on an error, and on Ctrl-C.
 
