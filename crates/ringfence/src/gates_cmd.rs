@@ -287,11 +287,20 @@ impl From<ApproveFor> for ApprovalSubject {
 /// --for break-glass` for the revision it is submitted as now — each person once, however they are
 /// named (login or e-mail).
 pub fn governance_spec(config: &Config, audit: &Path) -> anyhow::Result<GovernanceSpec> {
+    match &config.release {
+        Some(release) if release.break_glass.is_some() => {
+            Ok(governance_spec_with(config, &Ledger::read(audit, &release.version)?))
+        }
+        _ => Ok(GovernanceSpec::from_config(config, None)),
+    }
+}
+
+/// [`governance_spec`] with the audit trail already read.
+fn governance_spec_with(config: &Config, ledger: &Ledger) -> GovernanceSpec {
     let mut spec = GovernanceSpec::from_config(config, None);
     let (Some(release), Some((exception, _))) = (&config.release, spec.break_glass.as_mut()) else {
-        return Ok(spec);
+        return spec;
     };
-    let ledger = Ledger::read(audit, &release.version)?;
     let digest = release_digest(release);
     let current = ledger.submitted(&digest).filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision));
     let recorded = ledger
@@ -304,7 +313,7 @@ pub fn governance_spec(config: &Config, audit: &Path) -> anyhow::Result<Governan
     approvers.sort();
     approvers.dedup();
     exception.approvals = approvers;
-    Ok(spec)
+    spec
 }
 
 /// Every gate of a release, at every scope.
@@ -363,7 +372,8 @@ impl GateContext {
         let release = release_of(loaded, dir)?;
         let base = if dir.is_dir() { dir.to_owned() } else { dir.parent().map(Path::to_owned).unwrap_or_default() };
         let policy = GatePolicy::load(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let mut spec = governance_spec(&loaded.config, audit)?;
+        let ledger = Ledger::read(audit, &release.version)?;
+        let mut spec = governance_spec_with(&loaded.config, &ledger);
         spec.tier = release.risk.unwrap_or(RiskTier::Medium);
         let break_glass_by = spec.break_glass.as_ref().and_then(|(b, _)| b.approvals.first().cloned());
         let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -374,7 +384,7 @@ impl GateContext {
             base,
             config: loaded.config.clone(),
             digest: release_digest(&release),
-            ledger: std::cell::RefCell::new(Ledger::read(audit, &release.version)?),
+            ledger: std::cell::RefCell::new(ledger),
             release,
             policy,
             governance,
@@ -576,17 +586,6 @@ impl GateContext {
     }
 }
 
-/// Evaluates every gate of the configuration's release at `now`, as `operator` would start it.
-pub fn evaluate(
-    dir: &Path,
-    loaded: &Loaded,
-    paths: (&Path, &Path),
-    operator: Option<&str>,
-    now: Timestamp,
-) -> anyhow::Result<GatesOutcome> {
-    GateContext::new(dir, loaded, paths, operator)?.evaluate(now)
-}
-
 /// The tier decision: from the change analysis the release names (`evidence.change`, the JSON of
 /// `ringfence odoo diff`), adjusted by the tier the author declares (`risk`): a raise applies at
 /// once; a lowering only with a `tier-override` approval of this revision. Without a change
@@ -760,7 +759,8 @@ pub fn gates(args: &GatesArgs) -> anyhow::Result<Exit> {
     let release = release_of(&loaded, &args.config)?;
     check_release_name(&release, &loaded, &args.release)?;
     let now = args.at.unwrap_or_else(Timestamp::now);
-    let outcome = evaluate(&args.config, &loaded, (&args.audit, &args.rehearsals), args.operator.as_deref(), now)?;
+    let paths = (args.audit.as_path(), args.rehearsals.as_path());
+    let outcome = GateContext::new(&args.config, &loaded, paths, args.operator.as_deref())?.evaluate(now)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&outcome)?);
     } else {

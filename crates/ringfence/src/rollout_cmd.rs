@@ -81,7 +81,7 @@ pub fn rollout(
             // The gates passed at the start; each tenant's start asks them again (approvals and
             // evidence as they are then), unless they were overridden for this run.
             let gatekeeper = match gates {
-                GateCheck::Passed => Some(gatekeeper(dir, &loaded, &plan, args, actor)?),
+                GateCheck::Passed(context) => Some(gatekeeper(*context, &plan)),
                 GateCheck::Overridden | GateCheck::NotEnforced => None,
             };
             start_and_drive(store, driver, "local processes", (plan, options, governance), actor, args, gatekeeper)
@@ -119,24 +119,29 @@ fn gates_overridden(audit: &Path, version: &str) -> anyhow::Result<bool> {
     Ok(entries.iter().any(|e| e.action == "release.gates.overridden" && e.subject.release == version))
 }
 
-/// Records that `actor` overrode `version`'s gates for `reason`.
-fn record_override(args: &RunArgs, version: &str, actor: &str, reason: &str, when: &str) -> anyhow::Result<()> {
-    eprintln!("gates: OVERRIDDEN {when} by {actor}: {reason} (recorded in the audit trail)");
+/// Records a decision about `version`'s gates (`release.gates.blocked`, `…overridden`) by `actor`.
+fn record_gates(
+    args: &RunArgs,
+    version: &str,
+    actor: &str,
+    action: &str,
+    details: serde_json::Value,
+) -> anyhow::Result<()> {
     let mut log = ringfence_audit::AuditLog::open(&args.audit)?;
     log.append(ringfence_audit::NewEntry {
         ts: jiff::Timestamp::now(),
         actor: actor.to_owned(),
-        action: "release.gates.overridden".to_owned(),
+        action: action.to_owned(),
         subject: ringfence_audit::Subject { release: version.to_owned(), tenant: None },
-        details: json!({ "reason": reason.trim(), "when": when }),
+        details,
     })?;
     Ok(())
 }
 
 /// How the gates stood when the rollout started.
 enum GateCheck {
-    /// Every release and ring gate passed.
-    Passed,
+    /// Every release and ring gate passed; the context that judged them keeps judging each tenant.
+    Passed(Box<crate::gates_cmd::GateContext>),
     /// Some did not; an operator overrode them for this run (recorded).
     Overridden,
     /// A simulation: reported, not enforced.
@@ -148,25 +153,21 @@ enum GateCheck {
 /// changed for the worse) fails that step, so the release halts before the tenant is touched. A
 /// gate that cannot be evaluated fails closed.
 fn gatekeeper(
-    dir: &Path,
-    loaded: &ringfence_config::Loaded,
+    context: crate::gates_cmd::GateContext,
     plan: &ringfence_core::plan::Plan,
-    args: &RunArgs,
-    actor: &str,
-) -> anyhow::Result<ringfence_runtime::Gatekeeper> {
-    let context = crate::gates_cmd::GateContext::new(dir, loaded, (&args.audit, &args.rehearsals), Some(actor))?;
+) -> ringfence_runtime::Gatekeeper {
     let rings: BTreeMap<TenantId, String> = plan
         .rings
         .iter()
         .flat_map(|r| r.batches.iter().flat_map(|b| &b.tenants).map(move |t| (t.id.clone(), r.name.clone())))
         .collect();
-    Ok(Box::new(move |now, step| {
+    Box::new(move |now, step| {
         let ring = rings.get(&step.tenant).map(String::as_str).unwrap_or("");
         match context.admit(now, &step.tenant, ring) {
             Ok(verdict) => verdict,
             Err(e) => Err(format!("the gates could not be evaluated: {e:#}")),
         }
-    }))
+    })
 }
 
 /// Evaluates the release's gates before a rollout starts. With `--driver local`, a release or ring
@@ -189,7 +190,8 @@ fn check_gates(
         return Ok(Ok(GateCheck::NotEnforced));
     }
     let now = from.unwrap_or_else(jiff::Timestamp::now);
-    let outcome = crate::gates_cmd::evaluate(dir, loaded, (&args.audit, &args.rehearsals), Some(actor), now)?;
+    let context = crate::gates_cmd::GateContext::new(dir, loaded, (&args.audit, &args.rehearsals), Some(actor))?;
+    let outcome = context.evaluate(now)?;
     // Rings repeat the release's gates: each gate and rule once, with the first scope it blocks.
     let mut seen = std::collections::BTreeSet::new();
     let blocking: Vec<serde_json::Value> = outcome
@@ -204,35 +206,22 @@ fn check_gates(
         .collect();
     if blocking.is_empty() {
         eprintln!("gates: every release and ring gate passes (revision {})", outcome.revision);
-        return Ok(Ok(GateCheck::Passed));
+        return Ok(Ok(GateCheck::Passed(Box::new(context))));
     }
-    let record = |action: &str, details: serde_json::Value| -> anyhow::Result<()> {
-        let mut log = ringfence_audit::AuditLog::open(&args.audit)?;
-        log.append(ringfence_audit::NewEntry {
-            ts: jiff::Timestamp::now(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            subject: ringfence_audit::Subject { release: release.version.clone(), tenant: None },
-            details,
-        })?;
-        Ok(())
-    };
     match (args.driver, &args.override_gates) {
         (DriverKind::Simulate, _) => Ok(Ok(GateCheck::NotEnforced)),
         (DriverKind::Local, Some(reason)) if !reason.trim().is_empty() => {
-            eprintln!(
-                "gates: {} gate(s) do not pass; OVERRIDDEN by {actor}: {reason} (recorded in the audit trail)",
-                blocking.len()
-            );
-            record(
-                "release.gates.overridden",
-                json!({ "reason": reason.trim(), "revision": outcome.revision, "gates": blocking }),
-            )?;
+            eprintln!("gates: {} gate(s) do not pass", blocking.len());
+            let details =
+                json!({ "reason": reason.trim(), "when": "at start", "revision": outcome.revision, "gates": blocking });
+            record_gates(args, &release.version, actor, "release.gates.overridden", details)?;
+            eprintln!("gates: OVERRIDDEN at start by {actor}: {} (recorded in the audit trail)", reason.trim());
             Ok(Ok(GateCheck::Overridden))
         }
         (DriverKind::Local, _) => {
             crate::gates_cmd::print_outcome(release, &outcome, false);
-            record("release.gates.blocked", json!({ "revision": outcome.revision, "gates": blocking }))?;
+            let details = json!({ "revision": outcome.revision, "gates": blocking });
+            record_gates(args, &release.version, actor, "release.gates.blocked", details)?;
             eprintln!(
                 "the rollout does not start: {} release or ring gate(s) do not pass. Provide what is missing, or start with --override-gates REASON (recorded)",
                 blocking.len()
@@ -370,10 +359,16 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
             let gatekeeper = match (&args.override_gates, overridden) {
                 (_, true) => None,
                 (Some(reason), false) if !reason.trim().is_empty() => {
-                    record_override(args, &release.version, &started_by, reason, "at resume")?;
+                    let details = json!({ "reason": reason.trim(), "when": "at resume" });
+                    record_gates(args, &release.version, &started_by, "release.gates.overridden", details)?;
+                    eprintln!("gates: OVERRIDDEN at resume by {started_by}: {} (recorded)", reason.trim());
                     None
                 }
-                _ => Some(gatekeeper(dir, &loaded, &make_plan(&loaded)?, args, &started_by)?),
+                _ => {
+                    let paths = (args.audit.as_path(), args.rehearsals.as_path());
+                    let context = crate::gates_cmd::GateContext::new(dir, &loaded, paths, Some(&started_by))?;
+                    Some(gatekeeper(context, &make_plan(&loaded)?))
+                }
             };
             let driver = local_driver(&loaded.config, &release)?;
             let (mut runner, report) = Runner::resume_gated(store, &args.audit, driver, run, gatekeeper)?;
