@@ -116,9 +116,12 @@ impl SelectedScripts {
 ///
 /// Order, per stage (Odoo runs a module's pre-scripts before loading it, its post-scripts right after,
 /// and the end-scripts of all upgraded modules once everything is loaded, module by module in load
-/// order): folders by version ascending, where a series-less folder counts as series-prefixed and
-/// `0.0.0` as `<series>.0.0.0` (so it comes first); folders of the same version ordered by name; within
-/// a version folder, the files of `migrations/` and `upgrades/` together, by file name.
+/// order): folders by version ascending, where a series-less folder counts as series-prefixed;
+/// folders of the same version ordered by name; within a version folder, the files of `migrations/` and
+/// `upgrades/` together, by file name. The `0.0.0` folder wraps the versioned ones: its `pre-` scripts
+/// run before every versioned folder's, its `post-` and `end-` scripts after them (Odoo's
+/// `migrate_module` moves `0.0.0` to the front of its version list for the `pre` stage and to the back
+/// for the others).
 pub fn select_scripts(
     scripts: &[MigrationScript],
     installed: Option<&ModuleVersion>,
@@ -139,8 +142,16 @@ pub fn select_scripts(
             chosen.push((folder, script));
         }
     }
+    // Where `0.0.0` stands depends on the stage: first for `pre`, last for `post` and `end`.
+    let zero_rank = |script: &MigrationScript| match (script.folder == "0.0.0", script.stage) {
+        (false, _) => 1,
+        (true, Stage::Pre) => 0,
+        (true, Stage::Post | Stage::End) => 2,
+    };
     chosen.sort_by(|(va, a), (vb, b)| {
-        va.cmp(vb)
+        zero_rank(a)
+            .cmp(&zero_rank(b))
+            .then_with(|| va.cmp(vb))
             .then_with(|| a.folder.cmp(&b.folder))
             .then_with(|| file_name(a).cmp(file_name(b)))
             .then_with(|| a.root.cmp(&b.root))
@@ -277,8 +288,8 @@ mod selection_tests {
             ]
         );
         assert_eq!(paths(&got.post), ["migrations/17.0.1.1.0/post-a.py", "migrations/17.0.1.1.0/post-z.py"]);
-        // 0.0.0 sorts as 17.0.0.0.0, first.
-        assert_eq!(paths(&got.end), ["migrations/0.0.0/end-a.py", "migrations/1.1.0/end-b.py"]);
+        // 0.0.0's end-scripts run after the versioned folders' ones.
+        assert_eq!(paths(&got.end), ["migrations/1.1.0/end-b.py", "migrations/0.0.0/end-a.py"]);
         assert_eq!(got.unreadable_folders, ["not-a-version"]);
         assert_eq!(got.iter().count(), 8);
         assert_eq!(got.stage(Stage::Post), got.post.as_slice());
@@ -290,6 +301,37 @@ mod selection_tests {
         let got = select_scripts(&scripts, Some(&v("17.0.1.9")), &v("17.0.1.10"), s17());
         assert_eq!(paths(&got.pre), ["migrations/1.10/pre-ten.py"]);
         assert_eq!(paths(&got.end), ["migrations/0.0.0/end-a.py"]);
+    }
+
+    #[test]
+    fn zero_folder_runs_first_for_pre_and_last_for_post_and_end() {
+        let scripts = migration_scripts([
+            "migrations/0.0.0/pre-zero.py",
+            "migrations/0.0.0/post-zero.py",
+            "migrations/0.0.0/end-zero.py",
+            "migrations/1.0.1/pre-a.py",
+            "migrations/1.0.1/post-a.py",
+            "migrations/1.0.1/end-a.py",
+            "upgrades/17.0.1.1.0/pre-b.py",
+            "upgrades/17.0.1.1.0/post-b.py",
+            "upgrades/17.0.1.1.0/end-b.py",
+        ]);
+        let got = select_scripts(&scripts, Some(&v("17.0.1.0.0")), &v("17.0.1.1.0"), s17());
+        assert_eq!(
+            paths(&got.pre),
+            ["migrations/0.0.0/pre-zero.py", "migrations/1.0.1/pre-a.py", "upgrades/17.0.1.1.0/pre-b.py"]
+        );
+        assert_eq!(
+            paths(&got.post),
+            ["migrations/1.0.1/post-a.py", "upgrades/17.0.1.1.0/post-b.py", "migrations/0.0.0/post-zero.py"]
+        );
+        assert_eq!(
+            paths(&got.end),
+            ["migrations/1.0.1/end-a.py", "upgrades/17.0.1.1.0/end-b.py", "migrations/0.0.0/end-zero.py"]
+        );
+        // What `iter` yields (and so `odoo diff` lists) follows the same order, stage by stage.
+        assert_eq!(got.iter().next().map(|s| s.path.as_str()), Some("migrations/0.0.0/pre-zero.py"));
+        assert_eq!(got.iter().last().map(|s| s.path.as_str()), Some("migrations/0.0.0/end-zero.py"));
     }
 
     #[test]
