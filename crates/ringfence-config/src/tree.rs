@@ -315,10 +315,10 @@ mod tests {
 
     /// Nine levels of nine aliases each: 387 million nodes from a few hundred bytes.
     fn alias_bomb() -> String {
-        let mut text = format!("a0: &a0 [{}]\n", vec!["x"; 9].join(","));
+        let mut text = format!("a0: &a0 [{}]\n", ["x"; 9].join(","));
         for level in 1..9 {
             let previous = format!("*a{}", level - 1);
-            text += &format!("a{level}: &a{level} [{}]\n", vec![previous.as_str(); 9].join(","));
+            text += &format!("a{level}: &a{level} [{}]\n", [previous.as_str(); 9].join(","));
         }
         text
     }
@@ -337,7 +337,7 @@ mod tests {
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
 
         // Many aliases of one mapping cross it at the alias that takes the copies past it.
-        let text = format!("a: &a [{}]\nb: [{}]\n", vec!["x"; 999].join(","), vec!["*a"; 150].join(","));
+        let text = format!("a: &a [{}]\nb: [{}]\n", ["x"; 999].join(","), ["*a"; 150].join(","));
         let err = parse(&text).1.expect("refused");
         // 1,004 nodes written, 1,000 copied for the anchor, then 1,000 per alias: the 101st crosses.
         assert_eq!(err.pos, Pos { line: 2, col: 5 + 3 * 100 });
@@ -347,26 +347,26 @@ mod tests {
     #[test]
     fn anchors_nested_in_anchors_count_their_copies() {
         // Each of the 60 anchors keeps its own copy of the 5,000 scalars inside it.
-        let mut text = format!("[{}]", vec!["x"; 5000].join(","));
+        let mut text = format!("[{}]", ["x"; 5000].join(","));
         for level in 0..60 {
             text = format!("&a{level} [{text}]");
         }
         let err = parse(&text).1.expect("300,000 copies are refused");
         assert!(err.message.contains("with `&a"), "{}", err.message);
         // A few levels are fine.
-        let text = format!("&a [&b [&c [{}]]]", vec!["x"; 5000].join(","));
+        let text = format!("&a [&b [&c [{}]]]", ["x"; 5000].join(","));
         assert!(parse(&text).1.is_none());
     }
 
     #[test]
     fn aliases_of_long_strings_count_their_bytes() {
         let long = "x".repeat(1 << 20);
-        let text = format!("a: &s {long}\nb: [{}]\n", vec!["*s"; 20].join(", "));
+        let text = format!("a: &s {long}\nb: [{}]\n", ["*s"; 20].join(", "));
         let err = parse(&text).1.expect("20 MiB of copies is refused");
         assert_eq!(err.pos.line, 2);
         assert!(err.message.contains("bytes of text"), "{}", err.message);
         // Within the budget, copies are fine.
-        let text = format!("a: &s {long}\nb: [{}]\n", vec!["*s"; 5].join(", "));
+        let text = format!("a: &s {long}\nb: [{}]\n", ["*s"; 5].join(", "));
         assert!(parse(&text).1.is_none());
     }
 

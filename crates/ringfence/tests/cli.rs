@@ -73,10 +73,10 @@ fn validate_reports_every_problem_with_its_position_and_exits_2() {
 fn validate_refuses_an_alias_bomb_quickly_with_its_place() {
     // Nine levels of nine aliases each: 387 million nodes once expanded, from about 400 bytes.
     let dir = tempfile::tempdir().unwrap();
-    let mut text = format!("a0: &a0 [{}]\n", vec!["x"; 9].join(","));
+    let mut text = format!("a0: &a0 [{}]\n", ["x"; 9].join(","));
     for level in 1..9 {
         let previous = format!("*a{}", level - 1);
-        text += &format!("a{level}: &a{level} [{}]\n", vec![previous.as_str(); 9].join(","));
+        text += &format!("a{level}: &a{level} [{}]\n", [previous.as_str(); 9].join(","));
     }
     std::fs::write(dir.path().join("bomb.yaml"), text).unwrap();
     let started = std::time::Instant::now();
