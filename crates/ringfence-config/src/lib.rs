@@ -66,10 +66,10 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let mut unidentified = 0;
     let mut documents: Vec<(PathBuf, Document)> = Vec::new();
     for file in &files {
-        let text = match std::fs::read_to_string(file) {
+        let text = match read_text(file) {
             Ok(text) => text,
-            Err(e) => {
-                out.push(Diagnostic::whole(file, format!("cannot read the file: {e}"), None));
+            Err(diagnostic) => {
+                out.push(diagnostic);
                 unidentified += 1;
                 continue;
             }
@@ -88,8 +88,8 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
                 line: e.pos.line,
                 col: e.pos.col,
                 path: String::new(),
-                message: format!("YAML syntax error: {}", e.message),
-                hint: Some("check the indentation and quoting around this place".into()),
+                message: e.message,
+                hint: Some(e.hint),
             });
         }
     }
@@ -215,6 +215,29 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
         unreachable!("a missing Fleet or Policy is reported above")
     };
     Ok(Loaded { config: Config { fleet, policy, release, local_target, users }, files, names, index })
+}
+
+/// Reads a YAML file as UTF-8; a byte that is not UTF-8 is reported at its line and column.
+fn read_text(file: &Path) -> Result<String, Diagnostic> {
+    let bytes = std::fs::read(file).map_err(|e| Diagnostic::whole(file, format!("cannot read the file: {e}"), None))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let offset = e.utf8_error().valid_up_to();
+        // Everything before the bad byte is valid UTF-8, so lines and columns count characters there.
+        let before = std::str::from_utf8(&bytes[..offset]).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Diagnostic {
+            file: file.to_path_buf(),
+            line: before.matches('\n').count() + 1,
+            col: before[line_start..].chars().count() + 1,
+            path: String::new(),
+            message: format!(
+                "the file is not UTF-8: byte 0x{:02X} (at byte offset {offset}) is not valid UTF-8",
+                bytes[offset]
+            ),
+            hint: Some("save the file as UTF-8: YAML files are read as UTF-8 only".into()),
+        }
+    })
 }
 
 /// The YAML files to read: `path` itself, or every `*.yaml`/`*.yml` below it sorted by path, skipping

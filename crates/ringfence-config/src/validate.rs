@@ -424,6 +424,20 @@ fn check_policy(policy: &PolicyDoc, fleet: Option<&FleetDoc>, report: &mut Repor
                 );
             }
         }
+        // PostgreSQL keeps these two settings in milliseconds as a 32-bit integer and refuses more.
+        let pg_max = ringfence_core::Duration::from_millis(i32::MAX as u64);
+        for (field, value) in
+            [("lockTimeout", migration.lock_timeout), ("statementTimeout", migration.statement_timeout)]
+        {
+            if value > pg_max {
+                report.at(
+                    Policy,
+                    &format!("spec.migration.{field}"),
+                    format!("migration.{field} {value} is longer than PostgreSQL accepts ({pg_max}, about 24.8 days)"),
+                    Some("a migration's sessions time out within hours: write a duration such as 30m".into()),
+                );
+            }
+        }
         if migration.retry.max_attempts == 0 {
             report.at(
                 Policy,

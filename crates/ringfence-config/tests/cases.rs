@@ -42,6 +42,7 @@ cases! {
     wrong_type,
     missing_field,
     bad_duration,
+    duration_limits,
     bad_batch_size,
     syntax_error,
     unknown_kind_and_api_version,

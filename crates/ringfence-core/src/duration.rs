@@ -1,7 +1,8 @@
 //! Human durations as written in policy files (`30m`, `2h`, `1h30m`, `500ms`, `1d`).
 //!
 //! A duration is a whole number of milliseconds. Parsing is strict: every number needs a unit, units go
-//! from largest to smallest and appear once, so `90` or `30m2h` are errors rather than guesses.
+//! from largest to smallest and appear once, so `90` or `30m2h` are errors rather than guesses, and
+//! none may be longer than [`Duration::LONGEST`] (366 days).
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,17 +17,27 @@ pub struct Duration {
 
 /// Why a duration string was rejected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason} (write it like `30s`, `10m`, `2h`, `1h30m` or `1d`)")]
+#[error("invalid duration {input:?}: {reason} ({advice})")]
 pub struct ParseDurationError {
     input: String,
     reason: &'static str,
+    advice: &'static str,
 }
+
+const SPELLING: &str = "write it like `30s`, `10m`, `2h`, `1h30m` or `1d`";
 
 const UNITS: [(&str, u64); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
 
 impl Duration {
     /// Zero length.
     pub const ZERO: Duration = Duration { millis: 0 };
+
+    /// The longest duration a configuration may write: 366 days (`366d`). Nothing Ringfence times
+    /// needs more — the longest is a freeze, and a year-long one is 366 days in a leap year — so a
+    /// longer one is a slip of the keyboard (`9999999999h`), and it would carry timestamps computed
+    /// from it towards the end of the calendar that time arithmetic can represent (year 9999).
+    /// Values built in code may be longer; the engine saturates the times it computes from them.
+    pub const LONGEST: Duration = Duration { millis: 366 * 86_400_000 };
 
     /// A duration of `millis` milliseconds.
     pub const fn from_millis(millis: u64) -> Self {
@@ -58,6 +69,12 @@ impl Duration {
         // Policy durations are far below i64::MAX milliseconds; saturate rather than wrap just in case.
         jiff::SignedDuration::from_millis(i64::try_from(self.millis).unwrap_or(i64::MAX))
     }
+
+    /// The instant this long after `t`, or [`jiff::Timestamp::MAX`] when that is past the end of the
+    /// representable calendar: time computed from a duration never panics, however long it is.
+    pub fn after(self, t: jiff::Timestamp) -> jiff::Timestamp {
+        t.checked_add(self.to_signed()).unwrap_or(jiff::Timestamp::MAX)
+    }
 }
 
 impl From<std::time::Duration> for Duration {
@@ -76,7 +93,12 @@ impl FromStr for Duration {
     type Err = ParseDurationError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |reason| ParseDurationError { input: input.to_owned(), reason };
+        let err = |reason| ParseDurationError { input: input.to_owned(), reason, advice: SPELLING };
+        let too_long = || ParseDurationError {
+            input: input.to_owned(),
+            reason: "it is longer than 366d, the longest duration Ringfence accepts",
+            advice: "observations, soaks, windows, freezes and timeouts all fit in a year",
+        };
         let s = input.trim();
         if s.is_empty() {
             return Err(err("it is empty"));
@@ -94,7 +116,7 @@ impl FromStr for Duration {
             if start == pos {
                 return Err(err("expected a number"));
             }
-            let number: u64 = s[start..pos].parse().map_err(|_| err("number is too large"))?;
+            let number: u64 = s[start..pos].parse().map_err(|_| too_long())?;
             let unit_start = pos;
             while pos < bytes.len() && bytes[pos].is_ascii_alphabetic() {
                 pos += 1;
@@ -110,8 +132,11 @@ impl FromStr for Duration {
                 return Err(err("units must go from largest to smallest, each once"));
             }
             last_unit = Some(index);
-            let part = number.checked_mul(UNITS[index].1).ok_or_else(|| err("duration is too large"))?;
-            total = total.checked_add(part).ok_or_else(|| err("duration is too large"))?;
+            let part = number.checked_mul(UNITS[index].1).ok_or_else(too_long)?;
+            total = total.checked_add(part).ok_or_else(too_long)?;
+        }
+        if total > Duration::LONGEST.millis {
+            return Err(too_long());
         }
         Ok(Duration { millis: total })
     }
@@ -166,6 +191,24 @@ mod tests {
         for bad in ["", "90", "m", "30x", "30m2h", "1h1h", "-5m", "1.5h", "30 m"] {
             assert!(bad.parse::<Duration>().is_err(), "{bad:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn rejects_durations_longer_than_366_days() {
+        assert_eq!("366d".parse::<Duration>().unwrap(), Duration::LONGEST);
+        assert_eq!("8784h".parse::<Duration>().unwrap(), Duration::LONGEST);
+        for long in ["366d1ms", "367d", "9999999999h", "99999999999999999999d", "18446744073709551615ms"] {
+            let err = long.parse::<Duration>().unwrap_err().to_string();
+            assert!(err.contains("longer than 366d"), "{long}: {err}");
+        }
+    }
+
+    #[test]
+    fn times_after_a_huge_duration_saturate() {
+        let t: jiff::Timestamp = "2026-11-27T09:00:00Z".parse().unwrap();
+        assert_eq!(Duration::from_mins(90).after(t), t + jiff::SignedDuration::from_mins(90));
+        assert_eq!(Duration::from_millis(u64::MAX).after(t), jiff::Timestamp::MAX);
+        assert_eq!(Duration::from_millis(1).after(jiff::Timestamp::MAX), jiff::Timestamp::MAX);
     }
 
     #[test]

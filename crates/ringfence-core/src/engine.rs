@@ -576,7 +576,8 @@ impl Engine {
             }
             StepKind::Switch => Action::CheckHealth { step: StepId::first(&id, StepKind::HealthCheck) },
             StepKind::HealthCheck => {
-                let until = now + self.plan.rings[t.ring].observation.to_signed();
+                // Saturates: a duration too long for the calendar observes until the end of time, no panic.
+                let until = self.plan.rings[t.ring].observation.after(now);
                 t.phase = TenantPhase::Observing;
                 t.observe_until = Some(until);
                 out.push(Action::StartObservation { tenant: id.clone(), until });
@@ -767,7 +768,7 @@ impl Engine {
             self.batch = 0;
             self.start_batch(out);
         } else {
-            let until = now + soak.to_signed();
+            let until = soak.after(now);
             self.soak_until = Some(until);
             out.push(audit(
                 ENGINE,

@@ -133,7 +133,7 @@ pub fn schedule(plan: &Plan, from: Timestamp, g: &Governance) -> Result<Vec<Sche
             let mut batch_end = t;
             let mut booked: Vec<Booking<'_>> = Vec::with_capacity(batch.tenants.len());
             for tenant in &batch.tenants {
-                let step = g.step_duration(&tenant.id).to_signed();
+                let step = g.step_duration(&tenant.id);
                 let mut waits = carried.clone();
                 let mut after = batch_ready;
                 let start = loop {
@@ -155,15 +155,11 @@ pub fn schedule(plan: &Plan, from: Timestamp, g: &Governance) -> Result<Vec<Sche
                         _ => break slot.start,
                     }
                 };
-                let end = start + step + ring.observation.to_signed();
+                // Saturating: durations built in code may be longer than any configuration can write.
+                let steps_end = step.after(start);
+                let end = ring.observation.after(steps_end);
                 batch_end = batch_end.max(end);
-                booked.push(Booking {
-                    cluster: &tenant.cluster,
-                    pool: &tenant.pool,
-                    start,
-                    steps_end: start + step,
-                    end,
-                });
+                booked.push(Booking { cluster: &tenant.cluster, pool: &tenant.pool, start, steps_end, end });
                 out.push(ScheduledTenant {
                     id: tenant.id.clone(),
                     ring: ring.name.clone(),
@@ -177,7 +173,7 @@ pub fn schedule(plan: &Plan, from: Timestamp, g: &Governance) -> Result<Vec<Sche
             carried = if batch_end > from { vec![Wait::PreviousBatch { until: batch_end }] } else { vec![] };
         }
         if !ring.batches.is_empty() && !ring.soak.is_zero() {
-            t += ring.soak.to_signed();
+            t = ring.soak.after(t);
             carried = vec![Wait::RingSoaking { ring: ring.name.clone(), until: t }];
         }
     }
@@ -252,6 +248,18 @@ mod tests {
         let c = by_id("c");
         assert_eq!(c.expected_start, at("2026-03-02T22:00:00Z"), "in its window, after b's batch");
         assert!(matches!(c.waits[..], [Wait::PreviousBatch { .. }, Wait::WindowClosed { .. }]));
+    }
+
+    #[test]
+    fn durations_too_long_for_the_calendar_end_at_its_last_instant() {
+        // Longer than any configuration may write; built in code, they used to overflow and panic.
+        let huge = Duration::from_millis(u64::MAX);
+        let plan = simple_plan(1, &[("one", &["a"], 1), ("two", &["b"], 1)], huge, huge);
+        let s = schedule(&plan, at("2026-03-02T06:00:00Z"), &Governance::default()).unwrap();
+        assert_eq!(s[0].expected_start, at("2026-03-02T06:00:00Z"));
+        assert_eq!(s[0].expected_end, Timestamp::MAX);
+        assert_eq!(s[1].expected_start, Timestamp::MAX, "after ring one's soak");
+        assert_eq!(s[1].expected_end, Timestamp::MAX);
     }
 
     #[test]

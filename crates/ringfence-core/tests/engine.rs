@@ -293,6 +293,49 @@ fn replaying_the_same_events_rebuilds_the_same_state() {
     assert_eq!(serde_json::from_str::<Engine>(&json).unwrap(), e, "state survives a snapshot");
 }
 
+/// Configuration refuses durations over 366 days, but a plan built in code or decoded from a store
+/// may carry any. Adding one to a timestamp used to overflow and panic after the tenant had switched,
+/// and again on every replay, so the run could never be resumed; now the times saturate.
+#[test]
+fn durations_too_long_for_the_calendar_saturate_on_handle_and_replay() {
+    let huge = Duration::from_millis(u64::MAX);
+    let plan = simple_plan(1, &[("canary", &["a"], 1), ("rest", &["b"], 1)], huge, huge);
+    let mut e = Engine::new(plan.clone(), EngineOptions::default());
+    let mut log: Vec<(Timestamp, Event)> = Vec::new();
+    let mut send = |e: &mut Engine, now: Timestamp, event: Event| {
+        log.push((now, event.clone()));
+        e.handle(now, event)
+    };
+    let mut queue = steps(&send(&mut e, t0(), Event::Start { actor: "alice".into() }));
+    let mut observed = Vec::new();
+    while let Some(step) = queue.pop() {
+        let actions = send(&mut e, at(1), ok(&step));
+        queue.extend(steps(&actions));
+        observed.extend(actions);
+    }
+    assert!(observed.contains(&Action::StartObservation { tenant: "a".into(), until: Timestamp::MAX }));
+    assert_eq!(e.next_wake(), Some(Timestamp::MAX));
+    assert_eq!(phase(&e, "a"), TenantPhase::Observing);
+
+    // The verdict ends the observation; the soak that follows lasts until the end of time too.
+    let soaking = send(&mut e, at(2), Event::Observation { tenant: "a".into(), verdict: Verdict::Pass });
+    assert!(soaking.contains(&Action::WakeAt { at: Timestamp::MAX }), "{soaking:?}");
+    // At the very last instant it ends, and the next tenant's observation, starting then, as well.
+    let mut queue = steps(&send(&mut e, Timestamp::MAX, Event::Tick));
+    assert_eq!(queue.len(), 1, "b starts");
+    while let Some(step) = queue.pop() {
+        queue.extend(steps(&send(&mut e, Timestamp::MAX, ok(&step))));
+    }
+    send(&mut e, Timestamp::MAX, Event::Tick);
+    assert_eq!(e.status(), RolloutStatus::Finished(Outcome::Completed));
+
+    let mut replayed = Engine::new(plan, EngineOptions::default());
+    for (now, event) in log {
+        replayed.handle(now, event);
+    }
+    assert_eq!(replayed, e);
+}
+
 /// Found by the property test: rings that select nobody (first, middle or last) are skipped.
 #[test]
 fn rings_selecting_nobody_are_skipped_wherever_they_are() {

@@ -180,6 +180,10 @@ struct SnapshotObject {
     exclude_patterns: Option<String>,
 }
 
+/// The largest module-state snapshot read: 32 MiB, a hundred times a real one, so a wrong or runaway
+/// file is refused before it takes memory (JSON nesting is bounded by serde_json's limit of 128).
+pub const MAX_SNAPSHOT_BYTES: u64 = 32 << 20;
+
 impl InstalledState {
     /// A state from rows; a later row of the same name replaces an earlier one.
     pub fn from_modules(modules: impl IntoIterator<Item = InstalledModule>) -> InstalledState {
@@ -238,10 +242,24 @@ impl InstalledState {
         Ok(InstalledState { checksums, ..InstalledState::from_modules(modules) })
     }
 
-    /// Reads a snapshot file.
+    /// Reads a snapshot file of at most [`MAX_SNAPSHOT_BYTES`].
     pub fn read_json(path: &Path) -> Result<InstalledState, OdooError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| OdooError::Io { path: path.to_path_buf(), source })?;
+        use std::io::Read as _;
+        let io = |source| OdooError::Io { path: path.to_path_buf(), source };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut text = String::new();
+        // One byte more than allowed tells a file at the limit from a longer one.
+        file.take(MAX_SNAPSHOT_BYTES + 1).read_to_string(&mut text).map_err(io)?;
+        if text.len() as u64 > MAX_SNAPSHOT_BYTES {
+            return Err(OdooError::Snapshot {
+                path: path.to_path_buf(),
+                message: format!(
+                    "larger than {} MiB, the most Ringfence reads as a tenant's module states; a snapshot of \
+                     ir_module_module is a few hundred kilobytes: check that this is the right file",
+                    MAX_SNAPSHOT_BYTES >> 20
+                ),
+            });
+        }
         InstalledState::parse_json(&text, path)
     }
 
@@ -264,6 +282,16 @@ impl InstalledState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_oversized_snapshot_is_refused_before_it_is_parsed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("installed.json");
+        std::fs::File::create(&path).unwrap().set_len(MAX_SNAPSHOT_BYTES + 1).unwrap();
+        let err = InstalledState::read_json(&path).unwrap_err().to_string();
+        assert!(err.contains("larger than 32 MiB"), "{err}");
+        assert!(err.contains("installed.json"), "{err}");
+    }
 
     #[test]
     fn parses_rows_and_ignores_extra_keys() {

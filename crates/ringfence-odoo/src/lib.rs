@@ -30,7 +30,7 @@ pub mod version;
 pub use adapter::{HealthCheck, HealthReport, Unhealthy, UpgradeInvocation, UpgradeTemplate, UpgradeVerification};
 pub use checksum::{AddonDigest, FileFingerprint, HashRules, digest_addon, digest_set};
 pub use error::OdooError;
-pub use installed::{InstalledModule, InstalledState, ModuleState, TenantChecksums};
+pub use installed::{InstalledModule, InstalledState, MAX_SNAPSHOT_BYTES, ModuleState, TenantChecksums};
 pub use literal::{Pos, Value, ValueKind, parse_literal};
 pub use manifest::{AutoInstall, ExternalDependencies, Manifest};
 pub use migrations::{MigrationScript, SelectedScripts, Stage, select_scripts};

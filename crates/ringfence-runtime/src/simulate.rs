@@ -183,7 +183,7 @@ impl Driver for SimulatedDriver {
             Event::StepSucceeded { step: step.clone(), detail: serde_json::json!({ "simulated": true }) }
         };
         let entry = self.world.steps.entry(step.to_string()).or_insert(SimStep {
-            finishes: self.world.now + duration.to_signed(),
+            finishes: duration.after(self.world.now),
             result,
             executions: 0,
             reported: false,

@@ -14,6 +14,11 @@ pub enum SupplyError {
     #[error("cannot write {}: {source}", path.display())]
     Write { path: PathBuf, source: std::io::Error },
 
+    /// The file is larger than Ringfence reads for its kind ([`MAX_EVIDENCE_BYTES`], or
+    /// [`MAX_TEST_REPORT_BYTES`] for JUnit XML); nothing of it was parsed.
+    #[error("{} is larger than {} MiB, the most Ringfence reads for this evidence; {advice}", path.display(), limit >> 20)]
+    TooLarge { path: PathBuf, limit: u64, advice: &'static str },
+
     /// The file is not valid JSON.
     #[error("{}:{line}:{column}: invalid JSON: {message}", path.display())]
     Json { path: PathBuf, line: usize, column: usize, message: String },
@@ -53,9 +58,41 @@ impl SupplyError {
     }
 }
 
-/// Reads a whole file, naming it on failure.
+/// The largest file read as evidence or key: 32 MiB. Real signatures, provenance and keys are
+/// kilobytes and scanner reports of whole images a few megabytes; the cap bounds the memory a hostile or
+/// runaway file can take (a 32 MiB Trivy report peaks under 100 MB). JSON nesting is bounded by
+/// serde_json's recursion limit of 128.
+pub const MAX_EVIDENCE_BYTES: u64 = 32 << 20;
+
+/// The largest JUnit XML file read: 16 MiB, some 150,000 test cases. An XML tree takes several times
+/// its text in memory; a bigger suite can be reported in several files.
+pub const MAX_TEST_REPORT_BYTES: u64 = 16 << 20;
+
+const EVIDENCE_ADVICE: &str = "a scanner report this big lists more than vulnerabilities: write it with \
+    `trivy image --format json --scanners vuln` (without --list-all-pkgs) or `grype -o json`";
+
+/// Reads a whole file of at most [`MAX_EVIDENCE_BYTES`], naming it on failure.
 pub(crate) fn read_file(path: &std::path::Path) -> Result<Vec<u8>, SupplyError> {
-    std::fs::read(path).map_err(|source| SupplyError::Read { path: path.to_owned(), source })
+    read_capped(path, MAX_EVIDENCE_BYTES, EVIDENCE_ADVICE)
+}
+
+/// Reads a whole file of at most `limit` bytes, naming it on failure; `advice` says what to do with a
+/// bigger one.
+pub(crate) fn read_capped(path: &std::path::Path, limit: u64, advice: &'static str) -> Result<Vec<u8>, SupplyError> {
+    use std::io::Read as _;
+    let read = |source| SupplyError::Read { path: path.to_owned(), source };
+    let too_large = || SupplyError::TooLarge { path: path.to_owned(), limit, advice };
+    let file = std::fs::File::open(path).map_err(read)?;
+    if file.metadata().is_ok_and(|m| m.len() > limit) {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    // A file that grows, or a pipe: one byte more than allowed tells it from one at the limit.
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(read)?;
+    if bytes.len() as u64 > limit {
+        return Err(too_large());
+    }
+    Ok(bytes)
 }
 
 /// Decodes base64 as the DSSE spec asks: standard alphabet or URL-safe, with padding. Surrounding

@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 
 use roxmltree::{Document, Node};
 
-use crate::error::read_file;
+use crate::error::{MAX_TEST_REPORT_BYTES, read_capped};
 use crate::{SupplyError, TestEvidence};
+
+/// What to do with a JUnit file over [`MAX_TEST_REPORT_BYTES`].
+const SPLIT: &str = "split the suite's report into several files (list them, or give their directory)";
 
 /// How many failing test names evidence carries; enough to explain, small enough to audit.
 pub const MAX_FAILING_NAMES: usize = 20;
@@ -84,10 +87,10 @@ pub fn load_junit(paths: &[PathBuf]) -> Result<TestEvidence, SupplyError> {
                 .collect();
             files.sort();
             for file in files {
-                total.absorb(parse_junit(&read_file(&file)?, &file)?);
+                total.absorb(parse_junit(&read_capped(&file, MAX_TEST_REPORT_BYTES, SPLIT)?, &file)?);
             }
         } else {
-            total.absorb(parse_junit(&read_file(path)?, path)?);
+            total.absorb(parse_junit(&read_capped(path, MAX_TEST_REPORT_BYTES, SPLIT)?, path)?);
         }
     }
     Ok(total)

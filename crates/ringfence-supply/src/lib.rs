@@ -53,7 +53,7 @@ pub use cosign::{
     CosignSignature, PAYLOAD_FILE, SIGNATURE_FILE, SIMPLE_SIGNING_TYPE, verify_image_signature, verify_image_signatures,
 };
 pub use dsse::{Envelope, EnvelopeSignature, IN_TOTO_PAYLOAD_TYPE, pae};
-pub use error::SupplyError;
+pub use error::{MAX_EVIDENCE_BYTES, MAX_TEST_REPORT_BYTES, SupplyError};
 pub use evidence::{ProvenanceEvidence, SignatureEvidence, TestEvidence, VulnerabilityEvidence};
 pub use image::ImageRef;
 pub use junit::{MAX_FAILING_NAMES, load_junit, parse_junit};

@@ -152,9 +152,14 @@ impl VulnerabilityReport {
 
     /// Parses a report, detecting the scanner from its shape; `path` names the source in errors.
     pub fn parse(bytes: &[u8], path: &Path) -> Result<VulnerabilityReport, SupplyError> {
-        let document: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| SupplyError::json(path, &e))?;
-        let Some(object) = document.as_object() else {
-            return Err(SupplyError::format(path, "is not a vulnerability report: expected a JSON object"));
+        // The top-level keys tell the scanner. Their values are skipped, not built: a whole report as a
+        // `serde_json::Value` took several times its size in memory.
+        let object: BTreeMap<String, serde::de::IgnoredAny> = match serde_json::from_slice(bytes) {
+            Ok(object) => object,
+            Err(e) if e.is_data() => {
+                return Err(SupplyError::format(path, "is not a vulnerability report: expected a JSON object"));
+            }
+            Err(e) => return Err(SupplyError::json(path, &e)),
         };
         // Parsing the bytes again (not the Value) keeps line numbers in the errors below.
         let typed = |scanner: &str, e: serde_json::Error| {

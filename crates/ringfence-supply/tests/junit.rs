@@ -93,3 +93,14 @@ fn malformed_xml_is_an_error_with_its_line() {
     let bad_count = parse_junit(br#"<testsuite tests="many"/>"#, Path::new("r.xml")).unwrap_err().to_string();
     assert!(bad_count.contains("attribute tests=\"many\" is not a count"), "{bad_count}");
 }
+
+#[test]
+fn an_oversized_report_is_refused_before_it_is_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.xml");
+    std::fs::File::create(&path).unwrap().set_len(ringfence_supply::MAX_TEST_REPORT_BYTES + 1).unwrap();
+    let err = load_junit(std::slice::from_ref(&path)).unwrap_err();
+    assert!(matches!(&err, SupplyError::TooLarge { path: p, .. } if *p == path), "{err}");
+    assert!(err.to_string().contains("is larger than 16 MiB"), "{err}");
+    assert!(err.to_string().contains("split the suite's report into several files"), "{err}");
+}

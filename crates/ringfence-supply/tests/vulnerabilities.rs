@@ -135,3 +135,24 @@ fn malformed_reports_are_errors_naming_the_file() {
     let missing_file = VulnerabilityReport::load(&fixture("no-such-scan.json")).unwrap_err().to_string();
     assert!(missing_file.starts_with("cannot read ") && missing_file.contains("no-such-scan.json"), "{missing_file}");
 }
+
+#[test]
+fn an_oversized_report_is_refused_before_it_is_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.json");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(ringfence_supply::MAX_EVIDENCE_BYTES + 1).unwrap();
+    let err = load_vulnerability_evidence(&path).unwrap_err();
+    assert!(matches!(&err, SupplyError::TooLarge { path: p, .. } if *p == path), "{err}");
+    assert!(err.to_string().contains("is larger than 32 MiB"), "{err}");
+    assert!(err.to_string().contains("--scanners vuln"), "{err}");
+}
+
+#[test]
+fn a_deeply_nested_report_is_an_error_not_a_stack_overflow() {
+    let depth = 100_000;
+    let text = format!("{{\"Results\": {}{}}}", "[".repeat(depth), "]".repeat(depth));
+    assert!(error(text.as_bytes()).to_string().starts_with("scans/image.json: 1:16: not a valid Trivy report"));
+    let text = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    assert!(error(text.as_bytes()).to_string().starts_with("scans/image.json: is not a vulnerability report"));
+}

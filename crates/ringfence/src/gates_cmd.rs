@@ -646,13 +646,25 @@ fn risk_decision(
 fn classification(base: &Path, release: &Release) -> anyhow::Result<Option<Classification>> {
     let Some(path) = &release.evidence.change else { return Ok(None) };
     let path = base.join(path);
+    // Evidence like the rest: refused past the same size, and only `risk` is kept of it.
+    let size = std::fs::metadata(&path).with_context(|| format!("reading the change analysis {}", path.display()))?;
+    anyhow::ensure!(
+        size.len() <= ringfence_supply::MAX_EVIDENCE_BYTES,
+        "{} is larger than {} MiB, the most Ringfence reads as evidence: is it the JSON of `ringfence odoo diff`?",
+        path.display(),
+        ringfence_supply::MAX_EVIDENCE_BYTES >> 20
+    );
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading the change analysis {}", path.display()))?;
-    let value: Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-    let classification =
-        serde_json::from_value(value.get("risk").cloned().unwrap_or(Value::Null)).with_context(|| {
-            format!("{}: no `risk` classification (write it with `ringfence odoo diff --json`)", path.display())
-        })?;
+    #[derive(serde::Deserialize)]
+    struct Analysis {
+        #[serde(default)]
+        risk: Value,
+    }
+    let analysis: Analysis = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
+    let classification = serde_json::from_value(analysis.risk).with_context(|| {
+        format!("{}: no `risk` classification (write it with `ringfence odoo diff --json`)", path.display())
+    })?;
     Ok(Some(classification))
 }
 

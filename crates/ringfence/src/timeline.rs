@@ -102,7 +102,7 @@ fn axis_end(input: &TimelineInput<'_>) -> Timestamp {
     for ring in &input.plan.rings {
         let ring_end = input.schedule.iter().filter(|s| s.ring == ring.name).map(|s| s.expected_end).max();
         if let Some(ring_end) = ring_end {
-            end = end.max(ring_end + ring.soak.to_signed());
+            end = end.max(ring.soak.after(ring_end));
         }
     }
     if end <= input.from { input.from + jiff::SignedDuration::from_hours(24) } else { end }
@@ -388,7 +388,7 @@ fn chart(
                     esc(&format!("ring {}: {} → {}", ring.name, fmt_utc(first), fmt_utc(last)))
                 );
             }
-            let soak_end = last + ring.soak.to_signed();
+            let soak_end = ring.soak.after(last);
             if let Some((x, w)) = axis.span(last, soak_end, 2.0) {
                 let _ = write!(
                     out,
@@ -504,7 +504,7 @@ fn lane(
     }
 
     if let Some(s) = scheduled {
-        let switched = s.expected_start + input.step.to_signed();
+        let switched = input.step.after(s.expected_start);
         let mut tip = format!(
             "{} — ring {}, batch {}/{}\nsteps {} → {}\nobservation {} → {}\nlocal start {}",
             tenant.id,

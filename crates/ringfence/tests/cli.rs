@@ -70,6 +70,43 @@ fn validate_reports_every_problem_with_its_position_and_exits_2() {
 }
 
 #[test]
+fn validate_refuses_an_alias_bomb_quickly_with_its_place() {
+    // Nine levels of nine aliases each: 387 million nodes once expanded, from about 400 bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!("a0: &a0 [{}]\n", ["x"; 9].join(","));
+    for level in 1..9 {
+        let previous = format!("*a{}", level - 1);
+        text += &format!("a{level}: &a{level} [{}]\n", [previous.as_str(); 9].join(","));
+    }
+    std::fs::write(dir.path().join("bomb.yaml"), text).unwrap();
+    let started = std::time::Instant::now();
+    let (code, out, err) = run(bin().arg("validate").arg(dir.path()));
+    // A guard against expanding the bomb (which took minutes and gigabytes); BENCHMARKS.md has the figures.
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("bomb.yaml:5:9: aliases expand too much: with `&a4` here"), "{err}");
+    assert!(err.contains("hint: alias plain values or small mappings"), "{err}");
+}
+
+#[test]
+fn validate_locates_a_byte_that_is_not_utf8() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&example(), dir.path());
+    let users = dir.path().join("users.yaml");
+    let mut bytes = b"# Users\n# of the fleet\n  # caf".to_vec();
+    bytes.extend_from_slice(b"\xff\n");
+    bytes.extend_from_slice(&std::fs::read(&users).unwrap());
+    std::fs::write(&users, bytes).unwrap();
+    let (code, out, err) = run(bin().arg("validate").arg(dir.path()));
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("users.yaml:3:8: the file is not UTF-8: byte 0xFF (at byte offset 30) is not valid UTF-8"),
+        "{err}"
+    );
+    assert!(err.contains("hint: save the file as UTF-8"), "{err}");
+}
+
+#[test]
 fn plan_json_lists_every_tenant_once_in_ring_order_within_cluster_limits() {
     let (code, out, err) = run(bin().arg("plan").arg("--json").arg(example()));
     assert_eq!(code, 0, "{err}");
