@@ -194,11 +194,15 @@ fn a_run_resumed_from_another_directory_keeps_its_work_dir_and_secret_and_runs_n
     }
     let root = tempfile::tempdir().unwrap();
     let root = root.path();
+    let base = base_port();
     let config = dir(root.join("config"));
-    write_config(&config, &pg, &storefront, base_port());
+    write_config(&config, &pg, &storefront, base);
     // The same configuration copied elsewhere: its relative paths name other places.
     let copy = dir(root.join("copy"));
-    write_config(&copy, &pg, &storefront, base_port());
+    write_config(&copy, &pg, &storefront, base);
+    // Without a password file or an app of its own: were its paths used, the resume would fail.
+    std::fs::remove_file(copy.join("secrets/pg-password")).unwrap();
+    std::fs::remove_file(copy.join("bin/storefront")).unwrap();
     let (first, second, third) = (dir(root.join("first")), dir(root.join("second")), dir(root.join("third")));
     let state = root.join("state.sqlite");
     let audit = root.join("audit.jsonl");
