@@ -293,7 +293,7 @@ impl LocalPaths {
         let Some(work_dir) = loaded.work_dir() else { bail!("{}", NO_LOCAL_TARGET) };
         let doc_dir = |kind| loaded.dirs.get(&kind).cloned().with_context(|| format!("no {kind:?} document"));
         Ok(LocalPaths {
-            config: std::fs::canonicalize(dir).with_context(|| format!("{}", dir.display()))?,
+            config: std::fs::canonicalize(dir).with_context(|| format!("the configuration {}", dir.display()))?,
             work_dir,
             app_dir: doc_dir(DocumentKind::LocalTarget)?,
             release_dir: doc_dir(DocumentKind::Release)?,
@@ -338,8 +338,8 @@ impl LocalPaths {
             }
         };
         differ("work directory", &self.work_dir, &other.work_dir);
-        differ("LocalTarget commands run in", &self.app_dir, &other.app_dir);
-        differ("migration runs in", &self.release_dir, &other.release_dir);
+        differ("directory for the LocalTarget's commands", &self.app_dir, &other.app_dir);
+        differ("directory for the migration", &self.release_dir, &other.release_dir);
         for (cluster, kept) in &self.passwords {
             if let (Some(kept), Some(now)) = (&kept.file, other.passwords.get(cluster).and_then(|s| s.file.as_ref())) {
                 differ(&format!("cluster {cluster}: password file"), kept, now);
