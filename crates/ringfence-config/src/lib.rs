@@ -27,7 +27,7 @@ mod validate;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ringfence_core::{Config, Fleet, Policy};
+use ringfence_core::{Config, Fleet, Policy, SecretRef};
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use document::{API_VERSION, DocumentKind};
@@ -46,6 +46,47 @@ pub struct Loaded {
     pub names: BTreeMap<DocumentKind, String>,
     /// Where each value was written, to point at it in later errors.
     pub index: SourceIndex,
+    /// The directory of the file each document was read from, absolute: what relative paths in
+    /// that document are taken from (see [`Loaded::resolve`]).
+    pub dirs: BTreeMap<DocumentKind, PathBuf>,
+}
+
+impl Loaded {
+    /// `path`, written in the `kind` document, as an absolute path. A relative path in a document
+    /// is taken from the directory of the file that document is in, never from the current
+    /// directory, so it names the same file whichever directory `ringfence` is started from and
+    /// however the configuration is named on the command line. The model keeps paths as written
+    /// (a release's content digest must not depend on where its files are checked out): resolve
+    /// them here when using them.
+    pub fn resolve(&self, kind: DocumentKind, path: &Path) -> PathBuf {
+        match self.dirs.get(&kind) {
+            Some(dir) => dir.join(path),
+            // Only a document that was not read has no directory; then nothing of it is resolved.
+            None => absolute(path),
+        }
+    }
+
+    /// The LocalTarget's work directory, absolute (by default `.ringfence/local` beside the
+    /// LocalTarget's file); `None` without a LocalTarget.
+    pub fn work_dir(&self) -> Option<PathBuf> {
+        let target = self.config.local_target.as_ref()?;
+        Some(self.resolve(DocumentKind::LocalTarget, &target.work_dir))
+    }
+
+    /// A secret reference written in the Fleet (a cluster's `passwordFrom`) with its file, if any,
+    /// resolved.
+    pub fn resolve_secret(&self, secret: &SecretRef) -> SecretRef {
+        SecretRef {
+            env: secret.env.clone(),
+            file: secret.file.as_deref().map(|f| self.resolve(DocumentKind::Fleet, f)),
+        }
+    }
+}
+
+/// `path` made absolute against the current directory, `.` and `..` resolved through the file
+/// system when it exists.
+fn absolute(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).or_else(|_| std::path::absolute(path)).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Reads every `*.yaml`/`*.yml` file under `path` (recursively, by sorted path; or `path` itself when it
@@ -176,6 +217,12 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     }
 
     let names = chosen.iter().map(|(kind, (_, doc))| (*kind, doc.name.clone())).collect();
+    let dirs = chosen
+        .iter()
+        .map(|(kind, (file, _))| {
+            (*kind, absolute(file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))))
+        })
+        .collect();
     let mut fleet = None;
     let mut policy = None;
     let mut release = None;
@@ -214,7 +261,7 @@ pub fn load(path: &Path) -> Result<Loaded, Diagnostics> {
     let (Some(fleet), Some(policy)) = (fleet, policy) else {
         unreachable!("a missing Fleet or Policy is reported above")
     };
-    Ok(Loaded { config: Config { fleet, policy, release, local_target, users }, files, names, index })
+    Ok(Loaded { config: Config { fleet, policy, release, local_target, users }, files, names, index, dirs })
 }
 
 /// Reads a YAML file as UTF-8; a byte that is not UTF-8 is reported at its line and column.

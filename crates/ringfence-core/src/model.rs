@@ -85,7 +85,9 @@ impl User {
 
 /// How the local process driver runs tenants on this machine (the embedded default deployment target):
 /// each tenant is an app process on a loopback port. Command placeholders are those of the migration
-/// command plus `{app_port}` and, for `maintenance`, `{state}` (`on` or `off`).
+/// command plus `{app_port}` and, for `maintenance`, `{state}` (`on` or `off`). The commands run in
+/// the directory of the LocalTarget's file, so a relative program (`bin/app`) or argument is taken
+/// from there, as the migration command is from the Release's.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalTarget {
@@ -95,7 +97,9 @@ pub struct LocalTarget {
     pub maintenance: Vec<String>,
     /// The n-th tenant of the fleet (from 0) listens on `basePort + n`.
     pub base_port: u16,
-    /// Where pid files, logs, restore points and step records go.
+    /// Where pid files, logs, restore points and step records go. A relative path is taken from
+    /// the directory of the LocalTarget's file (`.ringfence/local` there by default), never from the
+    /// current directory; a run records it absolute and keeps it when resumed.
     #[serde(default = "default_local_work_dir")]
     pub work_dir: PathBuf,
     /// Time between two scrapes of an observed tenant's `/metrics`.
@@ -196,7 +200,8 @@ pub struct SecretRef {
     /// Name of an environment variable holding the secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
-    /// Path of a file holding the secret (trailing newline ignored).
+    /// Path of a file holding the secret (trailing newline ignored); a relative path is taken from
+    /// the directory of the file the reference is written in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file: Option<PathBuf>,
 }
@@ -1039,8 +1044,8 @@ pub struct Release {
     pub evidence: ReleaseEvidence,
 }
 
-/// Files holding a release's evidence, relative to the configuration directory. The gates read
-/// them; what each tier demands of them is the gate policy's decision.
+/// Files holding a release's evidence; relative paths are taken from the directory of the file
+/// the Release is written in (`ringfence_config::Loaded::resolve`). The gates read them; what each tier demands of them is the gate policy's decision.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReleaseEvidence {
@@ -1075,7 +1080,7 @@ impl ReleaseEvidence {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SupplyChain {
     /// Public keys (PEM files, or directories of `*.pub`/`*.pem`) image signatures and provenance
-    /// must verify against, relative to the configuration directory.
+    /// must verify against; relative paths are taken from the directory of the Policy's file.
     #[serde(default)]
     pub keys: Vec<PathBuf>,
     /// Builder ids a provenance attestation may name; empty: any.
@@ -1089,7 +1094,8 @@ pub struct SupplyChain {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Migration {
-    /// Program and arguments, e.g. `[odoo, -u, all, -d, "{database}", --stop-after-init]`.
+    /// Program and arguments, e.g. `[odoo, -u, all, -d, "{database}", --stop-after-init]`; run in
+    /// the directory of the Release's file, so a relative program or argument is taken from there.
     pub command: Vec<String>,
 }
 

@@ -63,6 +63,10 @@ pub struct AppCommands {
     pub serve: Vec<String>,
     /// Turns a tenant's maintenance mode on or off.
     pub maintenance: Vec<String>,
+    /// Where both run (the directory of the configuration file they are written in), so a relative
+    /// program or argument means the same whatever the controller's current directory; the
+    /// controller's current directory when `None`.
+    pub dir: Option<PathBuf>,
 }
 
 /// One tenant as the local driver sees it.
@@ -90,12 +94,15 @@ pub struct LocalRelease {
     /// Migration command template (same placeholders as [`AppCommands`]; `{version}` is the new one,
     /// `{previous}` the old one).
     pub migration: Vec<String>,
+    /// Where the migration runs (the directory of the Release's file), as [`AppCommands::dir`].
+    pub dir: Option<PathBuf>,
 }
 
 /// Everything the local driver needs.
 #[derive(Clone, Debug)]
 pub struct LocalFleet {
-    /// Restore points, logs, pid files and step records go here.
+    /// Restore points, logs, pid files and step records go here (made absolute against the current
+    /// directory when the driver is created, so the commands, which run elsewhere, find their files).
     pub work_dir: PathBuf,
     /// How to run the app.
     pub app: AppCommands,
@@ -155,7 +162,8 @@ pub struct LocalDriver {
 
 impl LocalDriver {
     /// A driver for `release` over `fleet`. App processes a previous controller left running are adopted.
-    pub fn new(fleet: LocalFleet, release: LocalRelease) -> Result<Self, LocalError> {
+    pub fn new(mut fleet: LocalFleet, release: LocalRelease) -> Result<Self, LocalError> {
+        fleet.work_dir = std::path::absolute(&fleet.work_dir).map_err(|e| LocalError::io(&fleet.work_dir, e))?;
         for dir in ["apps", "restore-points", "steps"] {
             let path = fleet.work_dir.join(dir);
             fs::create_dir_all(&path).map_err(|e| LocalError::io(&path, e))?;
@@ -295,14 +303,35 @@ fn vars(shared: &Shared, tenant: &LocalTenant, version: &str) -> BTreeMap<&'stat
     ])
 }
 
-/// Runs a command to completion, with the cluster's password (if any) in the environment only.
-fn run(command: &[String], target: &PgTarget, log: &Path) -> Result<(), String> {
-    let (program, args) = command.split_first().ok_or("empty command")?;
+/// `program` as run in `dir`: a relative path (`bin/app`, `./migrate.sh`) is taken from `dir`; a bare
+/// name is looked up in `PATH` as usual, and an absolute path stays as it is.
+pub fn program_in(program: &str, dir: Option<&Path>) -> PathBuf {
+    match dir {
+        Some(dir) if program.contains('/') => dir.join(program),
+        _ => PathBuf::from(program),
+    }
+}
+
+/// A process for `command` (program and arguments), run in `dir` when given.
+pub(crate) fn command_in(command: &[String], dir: Option<&Path>) -> Option<Command> {
+    let (program, args) = command.split_first()?;
+    let mut cmd = Command::new(program_in(program, dir));
+    cmd.args(args);
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    Some(cmd)
+}
+
+/// Runs a command to completion in `dir`, with the cluster's password (if any) in the environment
+/// only.
+fn run(command: &[String], dir: Option<&Path>, target: &PgTarget, log: &Path) -> Result<(), String> {
+    let mut cmd = command_in(command, dir).ok_or("empty command")?;
+    let program = &command[0];
     let out =
         fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
     if let Some(password) = &target.password {
         cmd.env("PGPASSWORD", password.expose());
     }
@@ -318,13 +347,14 @@ fn maintenance(shared: &Shared, tenant: &LocalTenant, on: bool) -> Result<(), St
     let mut v = vars(shared, tenant, &shared.release().version);
     v.insert("state", if on { "on" } else { "off" }.into());
     let log = shared.fleet.work_dir.join("steps").join(format!("{}.log", tenant.id));
-    run(&fill(&shared.fleet.app.maintenance, &v), &tenant.target, &log)
+    run(&fill(&shared.fleet.app.maintenance, &v), shared.fleet.app.dir.as_deref(), &tenant.target, &log)
 }
 
 /// Starts the tenant's app at `version` and waits until `/health` reports that version.
 fn start_app(shared: &Shared, tenant: &LocalTenant, version: &str) -> Result<(), LocalError> {
     let command = fill(&shared.fleet.app.serve, &vars(shared, tenant, version));
-    shared.supervisor.lock().expect("supervisor").start(tenant.id.as_str(), version, tenant.port, &command)?;
+    let dir = shared.fleet.app.dir.as_deref();
+    shared.supervisor.lock().expect("supervisor").start(tenant.id.as_str(), version, tenant.port, &command, dir)?;
     let url = format!("http://127.0.0.1:{}/health", tenant.port);
     let deadline = std::time::Instant::now() + shared.fleet.health_timeout;
     loop {
@@ -440,7 +470,8 @@ impl From<&MigrationSafety> for Guardrails {
 /// started after a crash can tell what became of it. Before a retry, the failed attempt's status file
 /// is moved aside: a status file always belongs to the latest attempt.
 fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_json::Value, String> {
-    let command = fill(&shared.release().migration, &vars(shared, tenant, &shared.release().version));
+    let release = shared.release();
+    let command = fill(&release.migration, &vars(shared, tenant, &release.version));
     let guard = Guardrails::from(&shared.fleet.migration);
     let (pg, target, database) = (&shared.fleet.pg, &tenant.target, tenant.database.as_str());
     let step_name = base.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -461,7 +492,8 @@ fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_j
                     .map_err(|e| format!("cannot start the migration watchdog: {e}"))?;
                 let log_start = fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
                 let started = std::time::Instant::now();
-                let status = run_wrapper(base, &command, target, &guard.timeouts.environment(&application_name));
+                let env = guard.timeouts.environment(&application_name);
+                let status = run_wrapper(base, (&command, release.dir.as_deref()), target, &env);
                 let seconds = started.elapsed().as_secs_f64();
                 let watched = watchdog.stop();
                 let status = status?;
@@ -533,18 +565,23 @@ fn migrate(shared: &Shared, tenant: &LocalTenant, base: &Path) -> Result<serde_j
     unreachable!("the attempt loop returns")
 }
 
-/// Runs one attempt through the recording wrapper, with `env` added.
+/// Runs one attempt through the recording wrapper, in `dir` when given, with `env` added. `base` is
+/// absolute (the work directory is), so the wrapper's files land there wherever it runs.
 fn run_wrapper(
     base: &Path,
-    command: &[String],
+    (command, dir): (&[String], Option<&Path>),
     target: &PgTarget,
     env: &[(String, String)],
 ) -> Result<std::process::ExitStatus, String> {
     let script = r#"echo $$ > "$0.pid"; "$@" >> "$0.log" 2>&1; code=$?; echo $code > "$0.status.tmp"; mv "$0.status.tmp" "$0.status"; exit $code"#;
+    let (program, args) = command.split_first().ok_or("empty migration command")?;
     let mut cmd = Command::new("sh");
     // A process group of its own: a Ctrl-C at the controller's terminal must not kill a migration
     // half-way; it finishes, and the next controller reads its exit status.
-    cmd.arg("-c").arg(script).arg(base).args(command).stdin(Stdio::null()).process_group(0);
+    cmd.arg("-c").arg(script).arg(base).arg(program_in(program, dir)).args(args).stdin(Stdio::null()).process_group(0);
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
     cmd.envs(env.iter().map(|(k, v)| (k, v)));
     if let Some(password) = &target.password {
         cmd.env("PGPASSWORD", password.expose());
@@ -871,6 +908,36 @@ mod tests {
         assert!(!serves(r#"{"tenant":"surf-shack","code_version":"v1"}"#, &me, "v2"));
         assert!(serves(r#"{"version":"v2"}"#, &me, "v2"), "apps that do not name the tenant");
         assert!(serves(r#"ok "v2""#, &me, "v2"));
+    }
+
+    /// Commands run in the directory they were written for: a relative program and relative
+    /// arguments are taken from there, not from the controller's current directory.
+    #[test]
+    fn commands_run_in_their_directory() {
+        assert_eq!(program_in("sh", Some(Path::new("/cfg"))), Path::new("sh"), "a bare name is looked up in PATH");
+        assert_eq!(program_in("bin/app", Some(Path::new("/cfg"))), Path::new("/cfg/bin/app"));
+        assert_eq!(program_in("./m.sh", Some(Path::new("/cfg"))), Path::new("/cfg/./m.sh"));
+        assert_eq!(program_in("/opt/app", Some(Path::new("/cfg"))), Path::new("/opt/app"));
+        assert_eq!(program_in("bin/app", None), Path::new("bin/app"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        fs::create_dir_all(config.join("bin")).unwrap();
+        fs::write(config.join("bin/app"), "#!/bin/sh\necho \"$1\" > out.txt\n").unwrap();
+        let mut perms = fs::metadata(config.join("bin/app")).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        fs::set_permissions(config.join("bin/app"), perms).unwrap();
+        let command = vec!["bin/app".to_owned(), "hello".to_owned()];
+        let log = dir.path().join("log");
+        let target = PgTarget::new("localhost", 5432, "x");
+        run(&command, Some(&config), &target, &log).unwrap();
+        assert_eq!(fs::read_to_string(config.join("out.txt")).unwrap(), "hello\n");
+
+        let base = dir.path().join("steps/m-1");
+        fs::create_dir_all(base.parent().unwrap()).unwrap();
+        let status = run_wrapper(&base, (&command, Some(&config)), &target, &[]).unwrap();
+        assert!(status.success());
+        assert_eq!(fs::read_to_string(base.with_extension("status")).unwrap().trim(), "0");
     }
 
     /// A wrapper that has not written its pid file yet is found by its arguments, so reconcile does

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
@@ -64,17 +64,20 @@ impl Supervisor {
         self.running.get(tenant).map(|(app, _)| app)
     }
 
-    /// Starts `command` for `tenant` (serving `version` on `port`), with output appended to the tenant's
-    /// log. Stops whatever served the tenant before.
+    /// Starts `command` for `tenant` (serving `version` on `port`) in `dir` (see
+    /// [`crate::driver::program_in`]), with output appended to the tenant's log. Stops whatever
+    /// served the tenant before.
     pub fn start(
         &mut self,
         tenant: &str,
         version: &str,
         port: u16,
         command: &[String],
+        dir: Option<&Path>,
     ) -> Result<AppProcess, LocalError> {
         self.stop(tenant)?;
-        let (program, args) = command.split_first().ok_or_else(|| LocalError::Config("empty app command".into()))?;
+        let mut cmd =
+            crate::driver::command_in(command, dir).ok_or_else(|| LocalError::Config("empty app command".into()))?;
         let log_path = self.dir.join(format!("{tenant}.log"));
         let log = fs::OpenOptions::new()
             .create(true)
@@ -82,8 +85,7 @@ impl Supervisor {
             .open(&log_path)
             .map_err(|e| LocalError::io(&log_path, e))?;
         let err_log = log.try_clone().map_err(|e| LocalError::io(&log_path, e))?;
-        let child = Command::new(program)
-            .args(args)
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err_log)

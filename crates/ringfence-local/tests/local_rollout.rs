@@ -55,7 +55,7 @@ fn fleet(bin: &Path, work: &tempfile::TempDir, tenants: Vec<LocalTenant>) -> Loc
     let (serve, maintenance, _) = storefront::command_templates(&bin.display().to_string());
     LocalFleet {
         work_dir: work.path().to_owned(),
-        app: AppCommands { serve, maintenance },
+        app: AppCommands { serve, maintenance, dir: None },
         tenants,
         slis: vec![],
         judge: Default::default(),
@@ -69,7 +69,7 @@ fn fleet(bin: &Path, work: &tempfile::TempDir, tenants: Vec<LocalTenant>) -> Loc
 
 fn release(bin: &Path, version: &str, previous: &str) -> LocalRelease {
     let (_, _, migration) = storefront::command_templates(&bin.display().to_string());
-    LocalRelease { version: version.into(), previous: previous.into(), migration }
+    LocalRelease { version: version.into(), previous: previous.into(), migration, dir: None }
 }
 
 fn schema_version(pg: &EphemeralCluster, db: &str) -> String {

@@ -113,7 +113,7 @@ fn a_bad_release_is_halted_on_slis_read_through_prometheus() {
     let (serve, maintenance, migration) = storefront::command_templates(&bin.display().to_string());
     let local = LocalFleet {
         work_dir: work.path().join("work"),
-        app: AppCommands { serve, maintenance },
+        app: AppCommands { serve, maintenance, dir: None },
         tenants: tenants.clone(),
         slis: slis.clone(),
         judge: JudgeSpec { method: JudgeMethod::LimitsOnly, ..JudgeSpec::default() },
@@ -124,7 +124,8 @@ fn a_bad_release_is_halted_on_slis_read_through_prometheus() {
         metrics,
     };
     let driver =
-        LocalDriver::new(local, LocalRelease { version: "v3".into(), previous: "v2".into(), migration }).unwrap();
+        LocalDriver::new(local, LocalRelease { version: "v3".into(), previous: "v2".into(), migration, dir: None })
+            .unwrap();
     driver.start_fleet("v2").unwrap();
 
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

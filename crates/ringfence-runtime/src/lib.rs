@@ -21,4 +21,4 @@ mod runner;
 pub mod simulate;
 
 pub use driver::{Driver, DriverError, Reconciled};
-pub use runner::{Gatekeeper, ResumeReport, Runner, RuntimeError, status_of};
+pub use runner::{Gatekeeper, ResumeReport, Runner, RuntimeError, recorded_driver_settings, status_of};

@@ -79,6 +79,17 @@ struct RunSpec {
     /// resumed controller applies the same rules (runs recorded before governance have none).
     #[serde(default)]
     governance: Option<GovernanceSpec>,
+    /// What the driver was set up with when the run started (for the local driver: its absolute
+    /// work directory and secret files), recorded by whoever starts the run so that a resumed run
+    /// uses the same whatever the directory or configuration it is resumed from. Opaque here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    driver: Option<Value>,
+}
+
+/// The driver settings recorded with a run when it started ([`Runner::start_recorded`]); `None`
+/// for a run started without (or before they were recorded).
+pub fn recorded_driver_settings(run: &ringfence_store::RunSummary) -> Option<&Value> {
+    run.plan.get("driver").filter(|v| !v.is_null())
 }
 
 /// The compiled rules, reading time zones from the tz database; none means no windows, freezes or
@@ -148,17 +159,37 @@ impl<S: Store, D: Driver> Runner<S, D> {
     /// [`Runner::start_governed`], asking `gatekeeper` before each tenant's first step — from the
     /// very first, which the start itself may take.
     pub fn start_gated(
+        store: S,
+        audit_path: &Path,
+        driver: D,
+        run: (Plan, EngineOptions, Option<GovernanceSpec>),
+        actor: &str,
+        gatekeeper: Option<Gatekeeper>,
+    ) -> Result<Self, RuntimeError> {
+        Self::start_recorded(store, audit_path, driver, run, actor, gatekeeper, None)
+    }
+
+    /// [`Runner::start_gated`], recording `settings` (what `driver` was set up with) with the run;
+    /// [`recorded_driver_settings`] reads them back before a resume.
+    pub fn start_recorded(
         mut store: S,
         audit_path: &Path,
         driver: D,
         (plan, options, governance): (Plan, EngineOptions, Option<GovernanceSpec>),
         actor: &str,
         gatekeeper: Option<Gatekeeper>,
+        settings: Option<Value>,
     ) -> Result<Self, RuntimeError> {
         let compiled = compile(governance.as_ref())?;
         let audit = open_audit(audit_path)?;
         let now = driver.now();
-        let spec = RunSpec { plan: plan.clone(), options: options.clone(), started_by: actor.to_owned(), governance };
+        let spec = RunSpec {
+            plan: plan.clone(),
+            options: options.clone(),
+            started_by: actor.to_owned(),
+            governance,
+            driver: settings,
+        };
         let run = store.create_run(&NewRun {
             release_version: plan.release.clone(),
             replaces: plan.replaces.clone(),

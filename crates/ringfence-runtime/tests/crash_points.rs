@@ -327,3 +327,35 @@ fn a_resumed_run_asks_its_gatekeeper_before_the_tenants_still_to_start() {
     assert!(entries.iter().any(|e| e.subject.tenant.as_deref() == Some("shop-b")
         && e.details.get("reason").and_then(|r| r.as_str()).is_some_and(|r| r.contains("signature gate fail"))));
 }
+
+/// The driver settings a run is started with are kept with it, for a resume to read before it sets
+/// up its driver; a run started without has none.
+#[test]
+fn the_driver_settings_a_run_started_with_are_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = Files::in_dir(dir.path());
+    let settings = serde_json::json!({ "local": { "workDir": "/srv/ringfence/work" } });
+    let driver = SimulatedDriver::create(simulation(&files, &[])).unwrap();
+    let store = SqliteStore::open(&files.state).unwrap();
+    let run = (small_plan(), EngineOptions::default(), None);
+    let runner =
+        Runner::start_recorded(store, &files.audit, driver, run, "test", None, Some(settings.clone())).unwrap();
+    let first = runner.run_id();
+    drop(runner);
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = Files::in_dir(other_dir.path());
+    let driver = SimulatedDriver::create(simulation(&other, &[])).unwrap();
+    let store = SqliteStore::open(&other.state).unwrap();
+    let unrecorded =
+        Runner::start(store, &other.audit, driver, small_plan(), EngineOptions::default(), "test").unwrap();
+    let unrecorded = unrecorded.run_id();
+    let store = SqliteStore::open(&other.state).unwrap();
+    assert_eq!(ringfence_runtime::recorded_driver_settings(&store.run(unrecorded).unwrap()), None);
+
+    let store = SqliteStore::open(&files.state).unwrap();
+    assert_eq!(ringfence_runtime::recorded_driver_settings(&store.run(first).unwrap()), Some(&settings));
+    // A resumed run is rebuilt as before: the settings are the caller's, not the engine's.
+    let driver = SimulatedDriver::open(&files.world, std::time::Duration::ZERO).unwrap();
+    let (runner, _) = Runner::resume(store, &files.audit, driver, first).unwrap();
+    assert_eq!(runner.run_id(), first);
+}

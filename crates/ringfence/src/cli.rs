@@ -79,10 +79,17 @@ pub enum Command {
         failures: Vec<FailPoint>,
     },
     /// Continue the latest (or a given) rollout after a crash or a stop.
+    ///
+    /// With `--driver local`, the run keeps the absolute paths it recorded when it started — its work
+    /// directory (restore points, step records, pid files), its password files and the directories
+    /// its commands run in — whatever the current directory, and even when `--config` names a
+    /// configuration whose relative paths resolve elsewhere (the differences are printed).
     Resume {
         #[command(flatten)]
         run: RunArgs,
-        /// The configuration directory (needed by `--driver local`, which reads its LocalTarget).
+        /// The configuration to read the fleet, release and LocalTarget from (`--driver local`);
+        /// by default the one the run was started from. The run's recorded paths win over the
+        /// paths it resolves to.
         #[arg(long, value_name = "DIR")]
         config: Option<PathBuf>,
         /// The run to resume; default the latest.

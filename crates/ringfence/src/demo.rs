@@ -118,7 +118,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
     let (serve, maintenance, migration) = storefront::command_templates(&storefront.display().to_string());
     let local_fleet = LocalFleet {
         work_dir: work_dir.clone(),
-        app: AppCommands { serve, maintenance },
+        app: AppCommands { serve, maintenance, dir: None },
         tenants: tenants.clone(),
         slis: config.policy.slis.clone(),
         judge: config.policy.judge.clone(),
@@ -132,6 +132,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         version: r.version.into(),
         previous: r.replaces.into(),
         migration: migration.clone(),
+        dir: None,
     };
     let mut driver = LocalDriver::new(local_fleet, local_release(&RELEASES[0]))?;
     say(started, "starting every shop at v1");

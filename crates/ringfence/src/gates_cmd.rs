@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use ringfence_audit::{AuditLog, NewEntry, Subject};
-use ringfence_config::Loaded;
+use ringfence_config::{DocumentKind, Loaded};
 use ringfence_core::calendar::{Reason, RiskTier};
 use ringfence_core::governance::GovernanceSpec;
 use ringfence_core::model::{Config, Release};
@@ -123,7 +123,7 @@ fn release_of(loaded: &Loaded, dir: &Path) -> anyhow::Result<Release> {
 }
 
 fn check_release_name(release: &Release, loaded: &Loaded, asked: &str) -> anyhow::Result<()> {
-    let name = loaded.names.get(&ringfence_config::DocumentKind::Release).map(String::as_str);
+    let name = loaded.names.get(&DocumentKind::Release).map(String::as_str);
     if asked != release.version && Some(asked) != name {
         bail!(
             "the configuration's release is {} (version {}), not {asked:?}",
@@ -336,7 +336,8 @@ pub struct GatesOutcome {
 /// again at every evaluation: they are what may change while a rollout runs.
 pub struct GateContext {
     dir: PathBuf,
-    base: PathBuf,
+    /// Where the release's evidence files and the policy's keys are taken from.
+    files: EvidenceDirs,
     config: Config,
     release: Release,
     digest: String,
@@ -377,11 +378,14 @@ impl GateContext {
         spec.tier = release.risk.unwrap_or(RiskTier::Medium);
         let break_glass_by = spec.break_glass.as_ref().and_then(|(b, _)| b.approvals.first().cloned());
         let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let classification = classification(&base, &release)?;
+        // Relative paths are taken from the directory of the file each is written in.
+        let of = |kind| loaded.dirs.get(&kind).cloned().unwrap_or_else(|| base.clone());
+        let files = EvidenceDirs { release: of(DocumentKind::Release), policy: of(DocumentKind::Policy) };
+        let classification = classification(&files.release, &release)?;
         let rehearsal = rehearsal_evidence(rehearsals, &release)?;
         Ok(GateContext {
             dir: dir.to_owned(),
-            base,
+            files,
             config: loaded.config.clone(),
             digest: release_digest(&release),
             ledger: std::cell::RefCell::new(ledger),
@@ -408,7 +412,7 @@ impl GateContext {
             .map(|s| s.revision);
         let revision = submitted.unwrap_or_else(|| ledger.latest().map_or(1, |l| l.revision + 1));
         let risk = risk_decision(self.classification.as_ref(), release, &ledger, revision)?;
-        let mut evidence = gather_evidence(&self.base, config, release)?;
+        let mut evidence = gather_evidence(&self.files, config, release)?;
         evidence.rehearsal = self.rehearsal.clone();
         let author = ledger
             .submissions
@@ -642,7 +646,7 @@ fn risk_decision(
 }
 
 /// The classification in the change analysis the release names (`evidence.change`, the JSON of
-/// `ringfence odoo diff`); `None` when it names none.
+/// `ringfence odoo diff`), relative to the Release's directory `base`; `None` when it names none.
 fn classification(base: &Path, release: &Release) -> anyhow::Result<Option<Classification>> {
     let Some(path) = &release.evidence.change else { return Ok(None) };
     let path = base.join(path);
@@ -668,15 +672,23 @@ fn classification(base: &Path, release: &Release) -> anyhow::Result<Option<Class
     Ok(Some(classification))
 }
 
+/// The directories relative evidence paths are taken from: the Release's file's for its evidence
+/// files, the Policy's file's for its keys.
+struct EvidenceDirs {
+    release: PathBuf,
+    policy: PathBuf,
+}
+
 /// Verifies the evidence files the release names. Unreadable files are errors (exit 2), naming
 /// the file; evidence that reads but says no (a wrong key, a failing test) is evidence.
-fn gather_evidence(base: &Path, config: &Config, release: &Release) -> anyhow::Result<Evidence> {
+fn gather_evidence(dirs: &EvidenceDirs, config: &Config, release: &Release) -> anyhow::Result<Evidence> {
     let e = &release.evidence;
     let sc = &config.policy.supply_chain;
     let mut evidence = Evidence::default();
     let image = ringfence_supply::ImageRef::parse(&release.image);
+    let base = &dirs.release;
     let keys = || -> anyhow::Result<ringfence_supply::Keyring> {
-        let paths: Vec<PathBuf> = sc.keys.iter().map(|k| base.join(k)).collect();
+        let paths: Vec<PathBuf> = sc.keys.iter().map(|k| dirs.policy.join(k)).collect();
         Ok(ringfence_supply::Keyring::load(&paths)?)
     };
     if let Some(path) = &e.signature {

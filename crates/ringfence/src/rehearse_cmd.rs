@@ -10,8 +10,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use ringfence_config::{DocumentKind, Loaded};
 use ringfence_core::calendar::RiskTier;
-use ringfence_core::model::{Config, MigrationSafety, Release, Tenant, TenantId};
+use ringfence_core::model::{MigrationSafety, Release, Tenant, TenantId};
 use ringfence_pg::{
     CloneMethod, MigrationCommand, MigrationTimeouts, PgBinaries, PgTarget, RehearsalOptions, RehearsalReport,
     RestorePoint,
@@ -70,24 +71,27 @@ pub fn window_required_reason(report: &RehearsalReport, safety: &MigrationSafety
     })
 }
 
-/// The connection to a tenant's cluster.
-pub fn cluster_target(config: &Config, tenant: &Tenant) -> anyhow::Result<PgTarget> {
+/// The connection to a tenant's cluster (a password file is taken from the Fleet's directory).
+pub fn cluster_target(loaded: &Loaded, tenant: &Tenant) -> anyhow::Result<PgTarget> {
+    let config = &loaded.config;
     let cluster =
         config.fleet.cluster(&tenant.cluster).with_context(|| format!("tenant {}: unknown cluster", tenant.id))?;
     let c = &cluster.connection;
     let mut pg = PgTarget::new(c.host.clone(), c.port, c.user.clone());
     if let Some(secret) = &c.password_from {
+        let secret = loaded.resolve_secret(secret);
         pg = pg.with_password(
-            crate::rollout_cmd::read_secret(secret).with_context(|| format!("cluster {}: password", cluster.name))?,
+            crate::rollout_cmd::read_secret(&secret).with_context(|| format!("cluster {}: password", cluster.name))?,
         );
     }
     Ok(pg)
 }
 
 /// The migration command of `release` for `tenant`, with the placeholders Ringfence knows filled
-/// and those of the database left for the rehearsal to point at the clone.
-fn migration_for(release: &Release, tenant: &Tenant, safety: &MigrationSafety) -> MigrationCommand {
-    let argv = release
+/// and those of the database left for the rehearsal to point at the clone. It runs in `dir`, the
+/// directory of the Release's file, as it does in a rollout.
+fn migration_for(release: &Release, tenant: &Tenant, safety: &MigrationSafety, dir: &Path) -> MigrationCommand {
+    let mut argv: Vec<String> = release
         .migration
         .command
         .iter()
@@ -106,17 +110,20 @@ fn migration_for(release: &Release, tenant: &Tenant, safety: &MigrationSafety) -
     // The rehearsal sets the application name itself (the tracer tells the migration's sessions
     // apart by it); the timeouts are production's, so a lock timeout shows here first.
     let env = vec![("PGOPTIONS".to_owned(), timeouts.pgoptions())];
-    MigrationCommand { argv, env, working_dir: None }
+    if let Some(program) = argv.first_mut() {
+        *program = ringfence_local::driver::program_in(program, Some(dir)).to_string_lossy().into_owned();
+    }
+    MigrationCommand { argv, env, working_dir: Some(dir.to_owned()) }
 }
 
 /// The latest restore point recorded for `tenant` in the LocalTarget's work directory.
-fn latest_restore_point(config: &Config, tenant: &TenantId) -> anyhow::Result<RestorePoint> {
-    let Some(target) = &config.local_target else {
+fn latest_restore_point(loaded: &Loaded, tenant: &TenantId) -> anyhow::Result<RestorePoint> {
+    let Some(work_dir) = loaded.work_dir() else {
         bail!(
             "--clone restore-point reads restore points from the LocalTarget's work directory, and the configuration has no LocalTarget"
         );
     };
-    let dir = target.work_dir.join("restore-points");
+    let dir = work_dir.join("restore-points");
     let mut found: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&dir)
         .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(Result::ok)
@@ -193,7 +200,7 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
                     loop {
                         let next = queue.lock().expect("queue").next();
                         let Some(tenant) = next else { return };
-                        let result = rehearse_one(config, release, tenant, &bins, args, &run_id);
+                        let result = rehearse_one(&loaded, release, tenant, &bins, args, &run_id);
                         match &result {
                             Ok(r) => eprintln!(
                                 "  {}: {} in {:.1}s, predicted blocking {:.1}s{}",
@@ -292,21 +299,23 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
 }
 
 fn rehearse_one(
-    config: &Config,
+    loaded: &Loaded,
     release: &Release,
     tenant: &Tenant,
     bins: &PgBinaries,
     args: &RehearseArgs,
     run_id: &str,
 ) -> anyhow::Result<RehearsalReport> {
-    let target = cluster_target(config, tenant)?;
+    let config = &loaded.config;
+    let target = cluster_target(loaded, tenant)?;
     let clone = match args.clone {
         CloneArg::Template => CloneMethod::Template { terminate_source_sessions: args.terminate_sessions },
         CloneArg::RestorePoint => {
-            CloneMethod::RestorePoint { point: Box::new(latest_restore_point(config, &tenant.id)?) }
+            CloneMethod::RestorePoint { point: Box::new(latest_restore_point(loaded, &tenant.id)?) }
         }
     };
-    let migration = migration_for(release, tenant, &config.policy.migration);
+    let release_dir = loaded.dirs.get(&DocumentKind::Release).context("no Release document")?;
+    let migration = migration_for(release, tenant, &config.policy.migration, release_dir);
     let mut options = RehearsalOptions::new(tenant.id.as_str(), clone, migration, run_id);
     options.timeout = args.timeout.map(Duration::from_secs);
     if args.no_probes {

@@ -13,6 +13,7 @@ use ringfence_pg::{PgBinaries, PgTarget, Secret};
 use ringfence_runtime::simulate::{FailPoint, SimulatedDriver, SimulationOptions};
 use ringfence_runtime::{Driver, ResumeReport, Runner};
 use ringfence_store::{RunId, SqliteStore, Store};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Exit;
@@ -68,8 +69,7 @@ pub fn rollout(
             let driver = SimulatedDriver::create(sim)?;
             start_and_drive(
                 store,
-                driver,
-                "simulated fleet, virtual clock",
+                (driver, "simulated fleet, virtual clock", None),
                 (plan, options, governance),
                 actor,
                 args,
@@ -77,14 +77,25 @@ pub fn rollout(
             )
         }
         DriverKind::Local => {
-            let driver = local_driver(&loaded.config, &release)?;
+            let paths = LocalPaths::resolve(dir, &loaded)?;
+            eprintln!("work directory: {}", paths.work_dir.display());
+            let driver = local_driver(&loaded.config, &release, &paths)?;
             // The gates passed at the start; each tenant's start asks them again (approvals and
             // evidence as they are then), unless they were overridden for this run.
             let gatekeeper = match gates {
                 GateCheck::Passed(context) => Some(gatekeeper(*context, &plan)),
                 GateCheck::Overridden | GateCheck::NotEnforced => None,
             };
-            start_and_drive(store, driver, "local processes", (plan, options, governance), actor, args, gatekeeper)
+            // The absolute paths go with the run: `resume` uses them, from any directory.
+            let settings = json!({ "local": paths });
+            start_and_drive(
+                store,
+                (driver, "local processes", Some(settings)),
+                (plan, options, governance),
+                actor,
+                args,
+                gatekeeper,
+            )
         }
     }
 }
@@ -231,11 +242,11 @@ fn check_gates(
     }
 }
 
-/// Records a new run of `plan` through `driver` and drives it to its end.
+/// Records a new run of `plan` through `driver` (described as `target`, set up with `settings`,
+/// recorded with the run) and drives it to its end.
 fn start_and_drive<D: Driver>(
     store: SqliteStore,
-    driver: D,
-    target: &str,
+    (driver, target, settings): (D, &str, Option<serde_json::Value>),
     (plan, options, governance): (ringfence_core::plan::Plan, EngineOptions, Option<GovernanceSpec>),
     actor: &str,
     args: &RunArgs,
@@ -248,23 +259,112 @@ fn start_and_drive<D: Driver>(
         plan.tenant_count(),
         plan.rings.len()
     );
-    let mut runner = Runner::start_gated(store, &args.audit, driver, (plan, options, governance), actor, gatekeeper)?;
+    let run = (plan, options, governance);
+    let mut runner = Runner::start_recorded(store, &args.audit, driver, run, actor, gatekeeper, settings)?;
     eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
     drive(&mut runner, args)
 }
 
-/// The local process driver for `release` over the configuration's fleet, with every tenant running
-/// (those a previous controller left running are adopted; the others start at the previous version).
-fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDriver> {
+/// Where a local run keeps its state and finds its secrets and commands, as absolute paths: resolved
+/// from the configuration when the run starts (each relative path against the directory of the
+/// file it is written in) and recorded with the run, so that `resume` — from any directory, with
+/// or without `--config` — uses the same and finds the run's restore points and step records.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LocalPaths {
+    /// The configuration the run was started from: what `resume` reads without `--config`.
+    config: PathBuf,
+    /// The LocalTarget's work directory: pid files, logs, restore points, step records.
+    work_dir: PathBuf,
+    /// Where the serve and maintenance commands run (the LocalTarget's file's directory).
+    app_dir: PathBuf,
+    /// Where the migration runs (the Release's file's directory).
+    release_dir: PathBuf,
+    /// Each cluster's password reference (an environment variable, or a file by absolute path);
+    /// clusters without a password are absent.
+    #[serde(default)]
+    passwords: BTreeMap<String, SecretRef>,
+}
+
+impl LocalPaths {
+    /// The paths of the configuration at `dir`, resolved.
+    fn resolve(dir: &Path, loaded: &ringfence_config::Loaded) -> anyhow::Result<LocalPaths> {
+        use ringfence_config::DocumentKind;
+        let Some(work_dir) = loaded.work_dir() else { bail!("{}", NO_LOCAL_TARGET) };
+        let doc_dir = |kind| loaded.dirs.get(&kind).cloned().with_context(|| format!("no {kind:?} document"));
+        Ok(LocalPaths {
+            config: std::fs::canonicalize(dir).with_context(|| format!("the configuration {}", dir.display()))?,
+            work_dir,
+            app_dir: doc_dir(DocumentKind::LocalTarget)?,
+            release_dir: doc_dir(DocumentKind::Release)?,
+            passwords: loaded
+                .config
+                .fleet
+                .clusters
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), loaded.resolve_secret(c.connection.password_from.as_ref()?))))
+                .collect(),
+        })
+    }
+
+    /// The paths a run started by an earlier version of ringfence used, which recorded none: its
+    /// relative paths were taken from the current directory (the run's restore points are where
+    /// they were only if it is resumed from the directory it was started from).
+    fn as_unrecorded(dir: &Path, loaded: &ringfence_config::Loaded) -> anyhow::Result<LocalPaths> {
+        let here = std::env::current_dir().context("the current directory")?;
+        let config = &loaded.config;
+        let Some(target) = &config.local_target else { bail!("{}", NO_LOCAL_TARGET) };
+        let secret = |s: &SecretRef| SecretRef { env: s.env.clone(), file: s.file.as_ref().map(|f| here.join(f)) };
+        Ok(LocalPaths {
+            config: here.join(dir),
+            work_dir: here.join(&target.work_dir),
+            app_dir: here.clone(),
+            release_dir: here.clone(),
+            passwords: config
+                .fleet
+                .clusters
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), secret(c.connection.password_from.as_ref()?))))
+                .collect(),
+        })
+    }
+
+    /// How `other` (the paths `--config` resolves to now) differs from these, one line per path.
+    fn differences(&self, other: &LocalPaths) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut differ = |what: &str, kept: &Path, now: &Path| {
+            if kept != now {
+                lines.push(format!("{what}: {} (the configuration given now says {})", kept.display(), now.display()));
+            }
+        };
+        differ("work directory", &self.work_dir, &other.work_dir);
+        differ("directory for the LocalTarget's commands", &self.app_dir, &other.app_dir);
+        differ("directory for the migration", &self.release_dir, &other.release_dir);
+        for (cluster, kept) in &self.passwords {
+            if let (Some(kept), Some(now)) = (&kept.file, other.passwords.get(cluster).and_then(|s| s.file.as_ref())) {
+                differ(&format!("cluster {cluster}: password file"), kept, now);
+            }
+        }
+        lines
+    }
+}
+
+const NO_LOCAL_TARGET: &str =
+    "--driver local needs a LocalTarget document (kind: LocalTarget) saying how tenants run on this machine";
+
+/// The local process driver for `release` over the configuration's fleet, its paths those of
+/// `paths` (the run's), with every tenant running (those a previous controller left running are
+/// adopted; the others start at the previous version).
+fn local_driver(config: &Config, release: &Release, paths: &LocalPaths) -> anyhow::Result<LocalDriver> {
     let Some(target) = &config.local_target else {
-        bail!("--driver local needs a LocalTarget document (kind: LocalTarget) saying how tenants run on this machine");
+        bail!("{NO_LOCAL_TARGET}");
     };
     let mut tenants = Vec::new();
     for (n, t) in config.fleet.tenants.iter().enumerate() {
         let cluster = config.fleet.cluster(&t.cluster).with_context(|| format!("tenant {}: unknown cluster", t.id))?;
         let c = &cluster.connection;
         let mut pg = PgTarget::new(c.host.clone(), c.port, c.user.clone());
-        if let Some(secret) = &c.password_from {
+        if let Some(secret) = paths.passwords.get(&cluster.name) {
             pg = pg.with_password(read_secret(secret).with_context(|| format!("cluster {}: password", cluster.name))?);
         }
         let port = u16::try_from(usize::from(target.base_port) + n).context("basePort + tenants exceeds 65535")?;
@@ -277,8 +377,12 @@ fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDrive
         });
     }
     let fleet = LocalFleet {
-        work_dir: target.work_dir.clone(),
-        app: AppCommands { serve: target.serve.clone(), maintenance: target.maintenance.clone() },
+        work_dir: paths.work_dir.clone(),
+        app: AppCommands {
+            serve: target.serve.clone(),
+            maintenance: target.maintenance.clone(),
+            dir: Some(paths.app_dir.clone()),
+        },
         tenants,
         slis: config.policy.slis.clone(),
         judge: config.policy.judge.clone(),
@@ -292,6 +396,7 @@ fn local_driver(config: &Config, release: &Release) -> anyhow::Result<LocalDrive
         version: release.version.clone(),
         previous: release.replaces.clone(),
         migration: release.migration.command.clone(),
+        dir: Some(paths.release_dir.clone()),
     };
     let driver = LocalDriver::new(fleet, local_release)?;
     // Ctrl-C stops the tenants' processes too (nothing is left behind); `ringfence resume` starts them
@@ -331,11 +436,23 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
     let run = pick_run(&store, run_id)?;
     match args.driver {
         DriverKind::Local => {
-            let Some(dir) = config else {
-                bail!(
-                    "--driver local needs --config DIR: the configuration holding the fleet, release and LocalTarget"
-                );
+            let summary = store.run(run)?;
+            let recorded: Option<LocalPaths> = ringfence_runtime::recorded_driver_settings(&summary)
+                .and_then(|settings| settings.get("local"))
+                .map(|paths| serde_json::from_value(paths.clone()))
+                .transpose()
+                .with_context(|| format!("run {run}: the paths recorded with it cannot be read"))?;
+            let dir = match (config, &recorded) {
+                (Some(dir), _) => dir.to_owned(),
+                (None, Some(recorded)) => {
+                    eprintln!("configuration: {} (the run's)", recorded.config.display());
+                    recorded.config.clone()
+                }
+                (None, None) => bail!(
+                    "--driver local needs --config DIR: the configuration holding the fleet, release and LocalTarget (run {run} records none)"
+                ),
             };
+            let dir = dir.as_path();
             let loaded = match load_or_report(dir, false) {
                 Ok(loaded) => loaded,
                 Err(exit) => return Ok(exit),
@@ -343,7 +460,6 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
             let Some(release) = loaded.config.release.clone() else {
                 bail!("{}: no Release document", dir.display());
             };
-            let summary = store.run(run)?;
             if summary.release_version != release.version {
                 bail!(
                     "run {run} rolls out {}, but {} holds release {}: pass the configuration the run was started from",
@@ -370,7 +486,23 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
                     Some(gatekeeper(context, &make_plan(&loaded)?))
                 }
             };
-            let driver = local_driver(&loaded.config, &release)?;
+            // The run obeys the paths it started with, whatever the current directory or `--config`.
+            let paths = match recorded {
+                Some(recorded) => {
+                    for line in recorded.differences(&LocalPaths::resolve(dir, &loaded)?) {
+                        eprintln!("run {run} keeps its {line}");
+                    }
+                    recorded
+                }
+                None => {
+                    eprintln!(
+                        "warning: run {run} was started by an earlier ringfence, which did not record its paths: relative paths are taken from the current directory, as that version did"
+                    );
+                    LocalPaths::as_unrecorded(dir, &loaded)?
+                }
+            };
+            eprintln!("work directory: {}", paths.work_dir.display());
+            let driver = local_driver(&loaded.config, &release, &paths)?;
             let (mut runner, report) = Runner::resume_gated(store, &args.audit, driver, run, gatekeeper)?;
             report_resume(run, &report);
             drive(&mut runner, args)
