@@ -302,7 +302,9 @@ fn run(command: &[String], target: &PgTarget, log: &Path) -> Result<(), String> 
         fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err);
+    // A group of its own, like the apps and migrations: the hangup a closing terminal sends the
+    // controller's group must not fail a tenant's step.
+    cmd.args(args).stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
     if let Some(password) = &target.password {
         cmd.env("PGPASSWORD", password.expose());
     }
