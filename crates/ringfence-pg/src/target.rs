@@ -15,8 +15,8 @@
 use std::env;
 use std::ffi::OsString;
 use std::fmt;
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::process::{preview, run_with_stdin};
