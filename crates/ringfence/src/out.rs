@@ -84,7 +84,12 @@ pub(crate) use {err, errln, out, outln};
 pub fn exit_quietly_on_closed_pipes() {
     let report = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info.payload_as_str().unwrap_or_default();
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
         if message.starts_with("failed printing to std") && message.contains("Broken pipe") {
             std::process::exit(crate::Exit::ClosedPipe as i32);
         }
