@@ -80,7 +80,7 @@ fn a_simulated_rollout_carries_on_through_hangups() {
             .arg(&audit),
         &err,
     );
-    let started = || std::fs::read_to_string(&err).is_ok_and(|e| e.contains("recorded in"));
+    let started = || std::fs::read_to_string(&err).is_ok_and(|e| e.contains("gates:"));
     let (code, sent) = hang_up_until_exit(&mut child, started, Duration::from_millis(300), Duration::from_secs(60));
     let stderr = std::fs::read_to_string(&err).unwrap();
     assert_eq!(code, 0, "{stderr}");
@@ -164,9 +164,10 @@ spec:
 }
 
 /// Real processes: storefront shops on a real PostgreSQL cluster, hung up on every 100 ms from the
-/// moment the run is recorded — through restore points, migrations, maintenance switches, health
-/// checks and observations. Before, SIGHUP was handled like Ctrl-C: the tenants were stopped and the
-/// controller exited 130.
+/// moment the gates are checked — through the fleet's start, restore points (pg_dump), migrations,
+/// maintenance switches, health checks and observations. Before, a hangup killed the controller (or,
+/// once the Ctrl-C handler was in place, stopped every tenant and exited 130), and a pg_dump or a
+/// maintenance command in the controller's process group died with it, failing the tenant's step.
 #[test]
 fn a_local_rollout_and_its_tenants_carry_on_through_hangups() {
     let pg = EphemeralCluster::start_default().expect("PostgreSQL starts (scripts/ensure-deps installs it)");
@@ -200,7 +201,7 @@ fn a_local_rollout_and_its_tenants_carry_on_through_hangups() {
             .args(["--override-gates", "hangup test fleet, nobody to approve"]),
         &err,
     );
-    let started = || std::fs::read_to_string(&err).is_ok_and(|e| e.contains("recorded in"));
+    let started = || std::fs::read_to_string(&err).is_ok_and(|e| e.contains("gates:"));
     let (code, sent) = hang_up_until_exit(&mut child, started, Duration::from_millis(100), Duration::from_secs(180));
     let stderr = std::fs::read_to_string(&err).unwrap();
     assert_eq!(code, 0, "{stderr}");
