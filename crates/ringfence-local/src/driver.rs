@@ -331,7 +331,9 @@ fn run(command: &[String], dir: Option<&Path>, target: &PgTarget, log: &Path) ->
     let out =
         fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let err = out.try_clone().map_err(|e| e.to_string())?;
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    // A group of its own, like the apps and migrations: the hangup a closing terminal sends the
+    // controller's group must not fail a tenant's step.
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
     if let Some(password) = &target.password {
         cmd.env("PGPASSWORD", password.expose());
     }

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
+use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -134,7 +135,9 @@ impl Supervisor {
         let tenants: Vec<String> = self.running.keys().cloned().collect();
         for tenant in tenants {
             if let Err(e) = self.stop(&tenant) {
-                eprintln!("ringfence: stopping {tenant}: {e}");
+                // Best effort, not `eprintln!`: a closed stderr must not panic a controller that is
+                // stopping its tenants.
+                let _ = writeln!(std::io::stderr(), "ringfence: stopping {tenant}: {e}");
             }
         }
     }

@@ -26,6 +26,7 @@
 
 use std::fmt;
 use std::fs;
+use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -436,7 +437,8 @@ impl Drop for DatabaseClone {
         if !self.dropped
             && let Err(err) = self.drop_database()
         {
-            eprintln!("ringfence-pg: {err}");
+            // Best effort, not `eprintln!`: a closed stderr must not panic a drop.
+            let _ = writeln!(std::io::stderr(), "ringfence-pg: {err}");
         }
     }
 }

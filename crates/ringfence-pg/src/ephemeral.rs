@@ -382,7 +382,8 @@ impl Drop for EphemeralCluster {
         if let Err(err) = self.shutdown(&[StopMode::Immediate]) {
             // Keep the directory: deleting it under a live server helps nobody; the log may.
             if let Some(dir) = self.dir.take() {
-                eprintln!("ringfence-pg: {err}; leaving {} in place", dir.keep().display());
+                // Best effort, not `eprintln!`: a closed stderr must not panic a drop.
+                let _ = writeln!(io::stderr(), "ringfence-pg: {err}; leaving {} in place", dir.keep().display());
             }
         }
         self.release_port();

@@ -42,6 +42,7 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -532,7 +533,8 @@ struct Toc {
 
 fn read_toc(bins: &PgBinaries, path: &Path) -> Result<Toc, PgError> {
     let mut cmd = Command::new(bins.pg_restore());
-    cmd.arg("--list").arg(path).env("LC_ALL", "C");
+    // A group of its own, like every PostgreSQL tool the controller runs (`PgTarget::command`).
+    cmd.arg("--list").arg(path).env("LC_ALL", "C").process_group(0);
     let output = run(cmd)?;
     Ok(parse_toc(&String::from_utf8_lossy(&output.stdout)))
 }

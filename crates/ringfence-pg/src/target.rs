@@ -15,6 +15,7 @@
 use std::env;
 use std::ffi::OsString;
 use std::fmt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -87,7 +88,9 @@ impl PgTarget {
     /// nobody answers) and `--dbname` as a conninfo string (so a database name containing `=` is not
     /// read as connection options); the environment has `PGPASSWORD` when there is a password,
     /// `PGCONNECT_TIMEOUT`, `PGAPPNAME`, English messages, and no other `PG*` variable.
-    /// Stdin is closed; add the program's own arguments after these.
+    /// Stdin is closed; add the program's own arguments after these. The program runs in a process
+    /// group of its own, so a hangup or Ctrl-C aimed at the caller's terminal does not kill a dump or
+    /// a restore half-way: the caller decides.
     pub fn command(&self, program: &Path, database: &str) -> Command {
         self.command_with_env(program, database, env::vars_os().map(|(key, _)| key))
     }
@@ -113,7 +116,8 @@ impl PgTarget {
             .env("PGAPPNAME", APPLICATION_NAME)
             // Errors quote the programs' stderr; English keeps them readable and greppable.
             .env("LC_ALL", "C")
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .process_group(0);
         cmd
     }
 }

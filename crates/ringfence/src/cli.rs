@@ -12,15 +12,37 @@ use ringfence_runtime::simulate::FailPoint;
 /// as local processes, LocalTarget), like Kubernetes manifests. To see the whole product work, run
 /// `ringfence demo`; to explore the configuration, `ringfence validate examples/retail-fleet`, then
 /// `ringfence plan examples/retail-fleet`.
-///
-/// Exit codes: 0 success; 1 the checked thing failed (a rollout halted, an audit trail is broken);
-/// 2 usage or configuration error.
 #[derive(Debug, Parser)]
-#[command(name = "ringfence", version, max_term_width = 110)]
+#[command(name = "ringfence", version, max_term_width = 110, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// The exit statuses of every command (the README's table; `main::Exit` in the code).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    the checked thing failed (a rollout halted, an audit trail is broken, a gate does not pass)
+  2    usage or configuration error
+  3    environment or runtime failure: a database, process, file or network it needed failed
+  130  interrupted (Ctrl-C, SIGTERM)
+  141  standard output closed by its reader (`ringfence plan --json | head`)";
+
+/// The exit statuses of `rollout` and `resume`, and what a closed terminal or pipe does to them.
+const RUN_EXIT_CODES: &str = "\
+Exit codes:
+  0    the release completed
+  1    it halted (tenants rolled back or held for a decision) or paused for an operator
+  2    usage or configuration error
+  3    environment or runtime failure: a database, process, file or network the rollout needed
+       failed; `ringfence resume` continues a run that started
+  130  interrupted (Ctrl-C, SIGTERM); with --driver local the tenants' processes are stopped, and
+       `ringfence resume` starts them again
+
+A closed terminal (SIGHUP) or a closed standard output or error does not stop a rollout: its output
+is best effort, the state store and the audit trail are its record, and the exit status says how
+it ended.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -62,6 +84,7 @@ pub enum Command {
     /// Every event, step intent and outcome goes to the state store before and after it happens, and
     /// every decision to the audit trail; if the controller dies, `ringfence resume` finishes the job
     /// without repeating any step. Exits 0 when the release completed, 1 when it halted.
+    #[command(after_help = RUN_EXIT_CODES)]
     Rollout {
         /// Configuration directory or file.
         dir: PathBuf,
@@ -84,6 +107,7 @@ pub enum Command {
     /// directory (restore points, step records, pid files), its password files and the directories
     /// its commands run in — whatever the current directory, and even when `--config` names a
     /// configuration whose relative paths resolve elsewhere (the differences are printed).
+    #[command(after_help = RUN_EXIT_CODES)]
     Resume {
         #[command(flatten)]
         run: RunArgs,
@@ -151,7 +175,8 @@ pub enum Command {
     /// as evidence and `rollout` keeps tenants predicted to block longer than the policy allows for
     /// the tier (migration.maxPredictedBlocking) inside their maintenance windows. At most
     /// --per-cluster rehearsals run at once on one cluster. Exits 0 when every rehearsal completed
-    /// within the policy's limit, 1 when one failed or predicts more blocking, 2 on bad input.
+    /// within the policy's limit, 1 when one failed or predicts more blocking, 2 on bad input, 3 when
+    /// a tenant could not be rehearsed (its cluster unreachable, say).
     Rehearse(RehearseArgs),
     /// Submit a release for approval: records its content digest and revision in the audit trail.
     #[command(subcommand)]

@@ -14,16 +14,21 @@ use ringfence_core::schedule::{ScheduledTenant, schedule};
 use serde_json::json;
 
 use crate::Exit;
+use crate::out::{err, errln, out, outln};
 use crate::table::Table;
 use crate::timeline;
 
-/// Loads a configuration; on errors prints them all (or returns them as JSON) and yields `Exit::Usage`.
+/// Loads a configuration; on errors prints them all (or returns them as JSON) and yields `Exit::Usage`
+/// (`Exit::ClosedPipe` when the JSON finds standard output closed).
 pub fn load_or_report(dir: &Path, json: bool) -> Result<Loaded, Exit> {
     ringfence_config::load(dir).map_err(|diagnostics| {
         if json {
-            println!("{}", serde_json::to_string_pretty(&diagnostics_json(&diagnostics)).expect("json"));
+            let printed = outln!("{}", serde_json::to_string_pretty(&diagnostics_json(&diagnostics)).expect("json"));
+            if let Err(e) = printed {
+                return crate::failure::exit_for(&e);
+            }
         } else {
-            eprint!("{diagnostics}");
+            err!("{diagnostics}");
         }
         Exit::Usage
     })
@@ -64,9 +69,9 @@ pub fn validate(dir: &Path, json: bool) -> anyhow::Result<Exit> {
             "rings": c.policy.rings.len(),
             "release": release,
         });
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        println!(
+        outln!(
             "{}: valid — {} clusters, {} pools, {} tenants, {} rings, {}",
             dir.display(),
             c.fleet.clusters.len(),
@@ -74,7 +79,7 @@ pub fn validate(dir: &Path, json: bool) -> anyhow::Result<Exit> {
             c.fleet.tenants.len(),
             c.policy.rings.len(),
             release.map_or("no release".to_string(), |v| format!("release {v}")),
-        );
+        )?;
     }
     Ok(Exit::Success)
 }
@@ -123,7 +128,7 @@ pub fn plan(
                 std::fs::write(file, page)
                     .with_context(|| format!("cannot write the timeline to {}", file.display()))?;
                 // stderr, so that `--json` output stays one JSON document.
-                eprintln!("timeline written to {}", file.display());
+                errln!("timeline written to {}", file.display());
             }
             Some(scheduled.into_iter().map(|s| (s.id.clone(), s)).collect())
         }
@@ -156,16 +161,16 @@ pub fn plan(
             value["from"] = json!(from.map(|f| f.to_string()));
             value["risk"] = json!(tier);
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(Exit::Success);
     }
-    println!(
+    outln!(
         "Release {} (replaces {}): {} tenants in {} rings",
         plan.release,
         plan.replaces,
         plan.tenant_count(),
         plan.rings.len()
-    );
+    )?;
     let mut header = vec!["RING", "BATCH", "TENANT", "CLUSTER", "POOL", "OBSERVE", "SOAK"];
     if schedule.is_some() {
         header.extend(["EXPECTED START", "EXPECTED END", "WAITS FOR"]);
@@ -197,7 +202,7 @@ pub fn plan(
             table.row(vec![ring.name.clone(), "-".into(), "(no tenants)".into()]);
         }
     }
-    print!("{}", table.render());
+    out!("{}", table.render())?;
     Ok(Exit::Success)
 }
 
@@ -231,17 +236,17 @@ pub fn audit_verify(file: &Path, json: bool) -> anyhow::Result<Exit> {
     match ringfence_audit::verify(file) {
         Ok(report) => {
             if json {
-                println!("{}", json!({ "intact": true, "entries": report.entries, "head": report.head_hash }));
+                outln!("{}", json!({ "intact": true, "entries": report.entries, "head": report.head_hash }))?;
             } else {
-                println!("{}: intact — {} entries, head {}", file.display(), report.entries, report.head_hash);
+                outln!("{}: intact — {} entries, head {}", file.display(), report.entries, report.head_hash)?;
             }
             Ok(Exit::Success)
         }
         Err(error) => {
             if json {
-                println!("{}", json!({ "intact": false, "line": error.line(), "error": error.to_string() }));
+                outln!("{}", json!({ "intact": false, "line": error.line(), "error": error.to_string() }))?;
             } else {
-                eprintln!("{}: BROKEN — {error}", file.display());
+                errln!("{}: BROKEN — {error}", file.display());
             }
             Ok(Exit::Failed)
         }

@@ -28,6 +28,7 @@ use storefront::shopper::{Shopper, ShopperConfig, ShopperStats, TrafficMix};
 
 use crate::Exit;
 use crate::cli::DemoArgs;
+use crate::out::{err, errln, out};
 
 const FLEET: &str = include_str!("../../../examples/demo-fleet/fleet.yaml");
 const POLICY: &str = include_str!("../../../examples/demo-fleet/policy.yaml");
@@ -62,7 +63,7 @@ const RELEASES: [DemoRelease; 3] = [
 ];
 
 fn say(started: Instant, text: impl AsRef<str>) {
-    eprintln!("[{:>6.1}s] {}", started.elapsed().as_secs_f64(), text.as_ref());
+    errln!("[{:>6.1}s] {}", started.elapsed().as_secs_f64(), text.as_ref());
 }
 
 /// `ringfence demo`.
@@ -91,7 +92,7 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
     let loaded = match ringfence_config::load(&config_dir) {
         Ok(loaded) => loaded,
         Err(diagnostics) => {
-            eprint!("{diagnostics}");
+            err!("{diagnostics}");
             bail!("the embedded demo fleet is invalid");
         }
     };
@@ -256,15 +257,18 @@ pub fn demo(args: &DemoArgs) -> anyhow::Result<Exit> {
         "duration_seconds": duration,
         "work_dir": if args.keep { Some(work_dir.display().to_string()) } else { None },
     });
-    print!("{}", summary_text(&report));
+    // A closed standard output ends the command (exit 141) once the JSON summary is written and the
+    // work directory kept, as asked.
+    let printed = out!("{}", summary_text(&report));
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
-        eprintln!("summary written to {}", path.display());
+        errln!("summary written to {}", path.display());
     }
     if args.keep {
-        eprintln!("state, audit trail, logs and restore points kept in {}", work.keep().display());
+        errln!("state, audit trail, logs and restore points kept in {}", work.keep().display());
     }
+    printed?;
     Ok(if as_designed { Exit::Success } else { Exit::Failed })
 }
 
@@ -628,7 +632,7 @@ fn ensure_postgres() -> anyhow::Result<PgBinaries> {
                     "PostgreSQL is not installed: run `sudo apt-get install -y postgresql postgresql-client` (Debian/Ubuntu), or install PostgreSQL ≥ 13 and set RINGFENCE_PG_BIN to its bin directory"
                 );
             }
-            eprintln!("PostgreSQL is not installed: apt-get install -y postgresql postgresql-client");
+            errln!("PostgreSQL is not installed: apt-get install -y postgresql postgresql-client");
             let ok = Command::new("apt-get").arg("update").status()?.success()
                 && Command::new("apt-get")
                     .args(["install", "-y", "--no-install-recommends", "postgresql", "postgresql-client"])
@@ -646,14 +650,15 @@ fn ensure_postgres() -> anyhow::Result<PgBinaries> {
     }
 }
 
-/// On Ctrl-C (or SIGTERM), stops the shops and the clusters from their pid files, then exits: the main
-/// thread may be deep in a step, and nothing must be left running.
+/// On Ctrl-C (or SIGTERM, or a hangup: nobody watches a demo whose terminal closed), stops the shops
+/// and the clusters from their pid files, then exits: the main thread may be deep in a step, and
+/// nothing must be left running.
 fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, EphemeralCluster>, keep: bool) {
     let work = work_dir.to_owned();
     let apps = work_dir.join("apps");
     let data_dirs: Vec<PathBuf> = clusters.values().map(|c| c.data_dir().to_owned()).collect();
-    let result = ctrlc::set_handler(move || {
-        eprintln!("\ninterrupted: stopping every shop and cluster");
+    let result = crate::signals::on_interrupt(true, move || {
+        errln!("\ninterrupted: stopping every shop and cluster");
         ringfence_local::supervisor::kill_recorded(&apps);
         for data in &data_dirs {
             if let Some(pid) = std::fs::read_to_string(data.join("postmaster.pid"))
@@ -669,13 +674,13 @@ fn install_interrupt_handler(work_dir: &Path, clusters: &BTreeMap<String, Epheme
             }
         }
         if keep {
-            eprintln!("state, audit trail, logs and restore points kept in {}", work.display());
+            errln!("state, audit trail, logs and restore points kept in {}", work.display());
         } else {
             let _ = std::fs::remove_dir_all(&work);
         }
-        std::process::exit(130);
+        std::process::exit(Exit::Interrupted as i32);
     });
     if let Err(e) = result {
-        eprintln!("warning: cannot handle Ctrl-C ({e}); if interrupted, stop leftover processes by hand");
+        errln!("warning: cannot handle Ctrl-C ({e}); if interrupted, stop leftover processes by hand");
     }
 }

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use jiff::Timestamp;
 use ringfence_audit::{AuditLog, NewEntry, Subject};
 use ringfence_config::{DocumentKind, Loaded};
@@ -38,6 +38,8 @@ use sha2::{Digest, Sha256};
 use crate::Exit;
 use crate::cli::{ApproveArgs, ApproveFor, GatesArgs, SubmitArgs};
 use crate::config_cmd::load_or_report;
+use crate::failure::{UsageError, UsageResult, usage};
+use crate::out::{errln, out, outln};
 
 /// The content digest of a release: SHA-256 over its JSON form. Any change to the Release document
 /// (image, migration, evidence files named, tier asked for) gives a new digest.
@@ -114,18 +116,26 @@ impl Ledger {
     }
 }
 
+/// A gate policy's error as one message (its causes are in it): a usage error, unless a policy file
+/// could not be read.
+fn gate_error(e: ringfence_gates::GateError) -> anyhow::Error {
+    let flat = anyhow::anyhow!("{e}");
+    if matches!(e, ringfence_gates::GateError::Read { .. }) { flat } else { UsageError::new(flat).into() }
+}
+
 fn release_of(loaded: &Loaded, dir: &Path) -> anyhow::Result<Release> {
     loaded
         .config
         .release
         .clone()
         .with_context(|| format!("{} holds no Release document: governance applies to a release", dir.display()))
+        .or_usage()
 }
 
 fn check_release_name(release: &Release, loaded: &Loaded, asked: &str) -> anyhow::Result<()> {
     let name = loaded.names.get(&DocumentKind::Release).map(String::as_str);
     if asked != release.version && Some(asked) != name {
-        bail!(
+        usage!(
             "the configuration's release is {} (version {}), not {asked:?}",
             name.unwrap_or("unnamed"),
             release.version
@@ -137,15 +147,15 @@ fn check_release_name(release: &Release, loaded: &Loaded, asked: &str) -> anyhow
 /// The user `who` names in the configuration's Users document, or an error saying who exists.
 fn find_user<'a>(config: &'a Config, who: &str) -> anyhow::Result<&'a ringfence_core::model::User> {
     if config.users.is_empty() {
-        bail!(
+        usage!(
             "the configuration has no Users document: add one listing who may submit and approve (see examples/retail-fleet/users.yaml)"
         );
     }
     let mut found = config.users.iter().filter(|u| u.is(who));
     match (found.next(), found.next()) {
         (Some(u), None) => Ok(u),
-        (Some(_), Some(_)) => bail!("{who:?} names more than one user: use the login name"),
-        (None, _) => bail!(
+        (Some(_), Some(_)) => usage!("{who:?} names more than one user: use the login name"),
+        (None, _) => usage!(
             "{who:?} is not in the Users document; known users: {}",
             config.users.iter().map(|u| u.name.as_str()).collect::<Vec<_>>().join(", ")
         ),
@@ -189,20 +199,20 @@ pub fn submit(args: &SubmitArgs) -> anyhow::Result<Exit> {
     }
     let expired = ledger.approvals.iter().filter(|a| a.revision < revision).count();
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "release": release.version, "revision": revision, "digest": digest, "new": new,
                 "expiredApprovals": if new { expired } else { 0 },
             }))?
-        );
+        )?;
     } else if new {
-        println!("release {} submitted as revision {revision} by {} ({digest})", release.version, user.name);
+        outln!("release {} submitted as revision {revision} by {} ({digest})", release.version, user.name)?;
         if expired > 0 {
-            println!("{expired} approval(s) of earlier revisions no longer count: the release changed since");
+            outln!("{expired} approval(s) of earlier revisions no longer count: the release changed since")?;
         }
     } else {
-        println!("release {} is already submitted as revision {revision}: nothing changed", release.version);
+        outln!("release {} is already submitted as revision {revision}: nothing changed", release.version)?;
     }
     Ok(Exit::Success)
 }
@@ -217,7 +227,7 @@ pub fn approve(args: &ApproveArgs) -> anyhow::Result<Exit> {
     check_release_name(&release, &loaded, &args.release)?;
     let user = find_user(&loaded.config, &args.actor)?;
     if !user.roles.contains(&args.role) {
-        bail!(
+        usage!(
             "{} does not hold role {:?} (their roles: {}); approvals are counted per role",
             user.name,
             args.role,
@@ -225,14 +235,14 @@ pub fn approve(args: &ApproveArgs) -> anyhow::Result<Exit> {
         );
     }
     if args.reason.trim().is_empty() {
-        bail!("an approval needs a reason (--reason): it is what the audit trail keeps of the decision");
+        usage!("an approval needs a reason (--reason): it is what the audit trail keeps of the decision");
     }
     let digest = release_digest(&release);
     let ledger = Ledger::read(&args.audit, &release.version)?;
     let Some(submission) =
         ledger.submitted(&digest).filter(|s| Some(s.revision) == ledger.latest().map(|l| l.revision))
     else {
-        bail!(
+        usage!(
             "release {} as it stands in {} is not submitted (or changed since it was): run `ringfence release submit {}` first, so the approval names the revision it approves",
             release.version,
             args.config.display(),
@@ -248,15 +258,15 @@ pub fn approve(args: &ApproveArgs) -> anyhow::Result<Exit> {
         json!({ "revision": submission.revision, "digest": digest, "role": args.role, "reason": args.reason.trim(), "for": subject }),
     )?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "release": release.version, "revision": submission.revision, "user": user.name,
                 "role": args.role, "for": subject,
             }))?
-        );
+        )?;
     } else {
-        println!(
+        outln!(
             "{} approved {} of release {} revision {} as {}",
             user.name,
             match subject {
@@ -267,7 +277,7 @@ pub fn approve(args: &ApproveArgs) -> anyhow::Result<Exit> {
             release.version,
             submission.revision,
             args.role
-        );
+        )?;
     }
     Ok(Exit::Success)
 }
@@ -372,12 +382,12 @@ impl GateContext {
     ) -> anyhow::Result<GateContext> {
         let release = release_of(loaded, dir)?;
         let base = if dir.is_dir() { dir.to_owned() } else { dir.parent().map(Path::to_owned).unwrap_or_default() };
-        let policy = GatePolicy::load(&base).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let policy = GatePolicy::load(&base).map_err(gate_error)?;
         let ledger = Ledger::read(audit, &release.version)?;
         let mut spec = governance_spec_with(&loaded.config, &ledger);
         spec.tier = release.risk.unwrap_or(RiskTier::Medium);
         let break_glass_by = spec.break_glass.as_ref().and_then(|(b, _)| b.approvals.first().cloned());
-        let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let governance = spec.compile(jiff::tz::TimeZone::get).map_err(|e| UsageError::new(anyhow::anyhow!("{e}")))?;
         // Relative paths are taken from the directory of the file each is written in.
         let of = |kind| loaded.dirs.get(&kind).cloned().unwrap_or_else(|| base.clone());
         let files = EvidenceDirs { release: of(DocumentKind::Release), policy: of(DocumentKind::Policy) };
@@ -444,7 +454,7 @@ impl GateContext {
 
     /// The release-scope report, with the `submitted` gate first when it is not submitted as it stands.
     fn release_report(&self, prepared: &Prepared) -> anyhow::Result<GateReport> {
-        let mut report = self.policy.evaluate(&prepared.input).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut report = self.policy.evaluate(&prepared.input).map_err(gate_error)?;
         if prepared.submitted.is_none() {
             // Not submitted: say so first, as the gate every other one depends on.
             report.verdicts.insert(
@@ -479,11 +489,11 @@ impl GateContext {
         let mut input = prepared.input;
         for ring in &self.config.policy.rings {
             input.scope = Scope::Ring { name: ring.name.clone() };
-            reports.push(self.policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+            reports.push(self.policy.evaluate(&input).map_err(gate_error)?);
         }
         input.scope = Scope::Release;
         input.tenants = tenants;
-        reports.extend(self.policy.evaluate_tenants(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+        reports.extend(self.policy.evaluate_tenants(&input).map_err(gate_error)?);
         let overall = reports.iter().map(|r| r.overall).max().unwrap_or(Verdict::Pass);
         let submitted = prepared.submitted;
         Ok(GatesOutcome { reports, overall, revision: input.release.revision, submitted: submitted.is_some() })
@@ -507,10 +517,10 @@ impl GateContext {
         let mut reports = vec![self.release_report(&prepared)?];
         let mut input = prepared.input;
         input.scope = Scope::Ring { name: ring.to_owned() };
-        reports.push(self.policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+        reports.push(self.policy.evaluate(&input).map_err(gate_error)?);
         input.scope = Scope::Tenant { id: tenant.to_string() };
         input.tenants = vec![self.tenant_input(&self.governance_for(tier), t, now)];
-        reports.push(self.policy.evaluate(&input).map_err(|e| anyhow::anyhow!("{e}"))?);
+        reports.push(self.policy.evaluate(&input).map_err(gate_error)?);
         let engine_owned = ["freeze", "maintenance-window", "capacity"];
         let mut seen = std::collections::BTreeSet::new();
         let blocking: Vec<String> = reports
@@ -630,7 +640,8 @@ fn risk_decision(
             .map(|(approver, reason)| TierRequest::Lower(ringfence_risk::Override { to: t, reason, approver })),
         _ => None,
     };
-    let decision = decide(classification, author, request.as_ref()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let decision =
+        decide(classification, author, request.as_ref()).map_err(|e| UsageError::new(anyhow::anyhow!("{e}")))?;
     let mut input = RiskDecisionInput::from(&decision);
     if let Some(t) = release.risk.filter(|t| *t < classification.tier && request.is_none()) {
         input.deciding.push(DecidingFact {
@@ -786,22 +797,22 @@ pub fn gates(args: &GatesArgs) -> anyhow::Result<Exit> {
     let paths = (args.audit.as_path(), args.rehearsals.as_path());
     let outcome = GateContext::new(&args.config, &loaded, paths, args.operator.as_deref())?.evaluate(now)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome)?);
+        outln!("{}", serde_json::to_string_pretty(&outcome)?)?;
     } else {
-        print_outcome(&release, &outcome, args.all);
+        print_outcome(&release, &outcome, args.all)?;
     }
     Ok(if outcome.overall == Verdict::Pass { Exit::Success } else { Exit::Failed })
 }
 
 /// Prints the gates as a table: every gate of the release scope, then per ring and tenant only
 /// what does not pass (unless `all`), then a summary line.
-pub fn print_outcome(release: &Release, outcome: &GatesOutcome, all: bool) {
-    println!(
+pub fn print_outcome(release: &Release, outcome: &GatesOutcome, all: bool) -> anyhow::Result<()> {
+    outln!(
         "gates of release {} (revision {}{}):",
         release.version,
         outcome.revision,
         if outcome.submitted { "" } else { ", not submitted yet" }
-    );
+    )?;
     let mut table =
         crate::table::Table::new(&["scope", "gate", "verdict", "rule", "what is missing / who can provide it"]);
     let mut hidden: BTreeMap<String, usize> = BTreeMap::new();
@@ -829,18 +840,18 @@ pub fn print_outcome(release: &Release, outcome: &GatesOutcome, all: bool) {
             table.row(vec![report.scope.to_string(), v.gate.clone(), v.verdict.to_string(), v.rule.clone(), detail]);
         }
     }
-    print!("{}", table.render());
+    out!("{}", table.render())?;
     for (scope, n) in hidden {
-        println!("({n} {scope} gate verdict(s) that pass or repeat the release's not shown; --all shows them)");
+        outln!("({n} {scope} gate verdict(s) that pass or repeat the release's not shown; --all shows them)")?;
     }
     let count = |v: Verdict| outcome.reports.iter().flat_map(|r| &r.verdicts).filter(|g| g.verdict == v).count();
-    println!(
+    outln!(
         "overall: {} — {} pass, {} waiting, {} fail",
         outcome.overall,
         count(Verdict::Pass),
         count(Verdict::Waiting),
         count(Verdict::Fail)
-    );
+    )
 }
 
 fn kind(scope: &Scope) -> &'static str {
@@ -870,14 +881,14 @@ pub fn policy_test(dir: &Path, json: bool) -> anyhow::Result<Exit> {
     let summary = match ringfence_gates::run_tests(dir) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            errln!("error: {e}");
             return Ok(Exit::Usage);
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
+        outln!("{}", serde_json::to_string_pretty(&summary)?)?;
     } else {
-        println!("{summary}");
+        outln!("{summary}")?;
     }
     Ok(if summary.ok() { Exit::Success } else { Exit::Failed })
 }

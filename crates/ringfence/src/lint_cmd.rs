@@ -9,6 +9,7 @@ use ringfence_odoo::{Sql, extract_sql};
 
 use crate::Exit;
 use crate::cli::{LintArgs, LintFormat};
+use crate::out::{errln, out, outln};
 
 /// `ringfence lint FILES…`.
 pub fn lint(args: &LintArgs) -> anyhow::Result<Exit> {
@@ -27,9 +28,9 @@ pub fn lint(args: &LintArgs) -> anyhow::Result<Exit> {
         }
     }
     match args.format {
-        LintFormat::Text => print!("{}", report::text(&findings, &errors)),
-        LintFormat::Json => println!("{}", serde_json::to_string_pretty(&report::json(&findings, &errors))?),
-        LintFormat::Sarif => println!("{}", serde_json::to_string_pretty(&report::sarif(&findings, &errors))?),
+        LintFormat::Text => out!("{}", report::text(&findings, &errors))?,
+        LintFormat::Json => outln!("{}", serde_json::to_string_pretty(&report::json(&findings, &errors))?)?,
+        LintFormat::Sarif => outln!("{}", serde_json::to_string_pretty(&report::sarif(&findings, &errors))?)?,
     }
     Ok(if !errors.is_empty() {
         Exit::Usage
@@ -52,10 +53,10 @@ fn lint_script(path: &Path, options: &Options) -> Result<Vec<Finding>, LintError
                 snippets.push(SqlSnippet { source: name.clone(), line: statement.line, sql: text });
             }
             Sql::Literal { formatted: true, .. } => {
-                eprintln!("note: {name}:{}: SQL formatted at run time, not linted", statement.line);
+                errln!("note: {name}:{}: SQL formatted at run time, not linted", statement.line);
             }
             Sql::Dynamic { found } => {
-                eprintln!("note: {name}:{}: dynamic SQL ({found}), not linted", statement.line);
+                errln!("note: {name}:{}: dynamic SQL ({found}), not linted", statement.line);
             }
         }
     }

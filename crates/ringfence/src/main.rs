@@ -1,15 +1,17 @@
 //! The `ringfence` binary: parses arguments, wires adapters to the core, and maps results to exit
-//! codes (0 success, 1 the checked thing failed, 2 usage or configuration error). Only this crate
-//! knows about clap.
+//! codes ([`Exit`]; errors by their type, in `failure`). Only this crate knows about clap.
 
 mod cli;
 mod config_cmd;
 mod demo;
+mod failure;
 mod gates_cmd;
 mod lint_cmd;
 mod odoo_cmd;
+mod out;
 mod rehearse_cmd;
 mod rollout_cmd;
+mod signals;
 mod simulate_cmd;
 mod table;
 mod timeline;
@@ -20,18 +22,26 @@ use clap::Parser;
 
 use cli::{AuditCommand, Cli, Command, OdooCommand, PolicyCommand, ReleaseCommand};
 
-/// How a command ended, as the process exit code.
+/// How a command ended, as the process exit code (the table `--help` and the README give).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// It did what was asked and the checked thing is fine.
     Success = 0,
     /// The checked thing failed: a rollout halted, an audit trail is broken.
     Failed = 1,
-    /// Usage or configuration error.
+    /// Usage or configuration error (clap's own usage errors exit 2 too).
     Usage = 2,
+    /// Environment or runtime failure: a database, process, file or network the command needed
+    /// failed.
+    Environment = 3,
+    /// Interrupted by Ctrl-C or SIGTERM (128 + SIGINT).
+    Interrupted = 130,
+    /// Standard output was closed by its reader (128 + SIGPIPE, as a Unix tool would report).
+    ClosedPipe = 141,
 }
 
 fn main() -> ExitCode {
+    out::exit_quietly_on_closed_pipes();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { dir, json } => config_cmd::validate(&dir, json),
@@ -57,8 +67,11 @@ fn main() -> ExitCode {
     match result {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::from(Exit::Usage as u8)
+            let exit = failure::exit_for(&error);
+            if exit != Exit::ClosedPipe {
+                out::errln!("error: {error:#}");
+            }
+            ExitCode::from(exit as u8)
         }
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use ringfence_odoo::facts::{AnalysisOptions, CriticalDomains, StrategyChoice, analyse};
 use ringfence_odoo::{AddonSet, InstalledModule, InstalledState, ModuleState, Series};
 use ringfence_pg::{PgBinaries, PgTarget, Secret};
@@ -15,6 +15,8 @@ use ringfence_risk::{RiskInput, RiskRules, classify, classify_release};
 
 use crate::Exit;
 use crate::cli::{OdooDiffArgs, OdooStrategy};
+use crate::failure::{UsageError, UsageResult, usage};
+use crate::out::{errln, out, outln};
 use crate::table::Table;
 
 /// Reads addon paths, directories of wheels and wheel files into one set (first source wins).
@@ -34,7 +36,7 @@ fn load(paths: &[PathBuf]) -> anyhow::Result<AddonSet> {
         wheels.sort();
         if wheels.is_empty() {
             for problem in set.add_addons_path(path)? {
-                eprintln!("warning: {problem}");
+                errln!("warning: {problem}");
             }
         } else {
             for wheel in wheels {
@@ -55,11 +57,11 @@ fn yes_no(v: Option<bool>) -> &'static str {
 
 /// `ringfence odoo diff`.
 pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
-    let series: Series = args.series.parse().context("--series")?;
+    let series: Series = args.series.parse().context("--series").or_usage()?;
     let strategy = match (args.strategy, args.modules.is_empty()) {
-        (Some(OdooStrategy::Explicit), true) => bail!("--strategy explicit needs --modules a,b,…"),
+        (Some(OdooStrategy::Explicit), true) => usage!("--strategy explicit needs --modules a,b,…"),
         (Some(OdooStrategy::Explicit) | None, false) => StrategyChoice::Explicit(args.modules.clone()),
-        (Some(_), false) => bail!("--modules goes with --strategy explicit (or no --strategy) only"),
+        (Some(_), false) => usage!("--modules goes with --strategy explicit (or no --strategy) only"),
         (Some(OdooStrategy::Checksum), true) => StrategyChoice::Checksum,
         (Some(OdooStrategy::VersionBump) | None, true) => StrategyChoice::VersionBump,
     };
@@ -94,7 +96,7 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
             ("a tenant running every addon of --from".to_owned(), InstalledState::from_modules(modules))
         }
         (None, None, None) => {
-            bail!("give --from (the addons the tenant runs now), --tenant-state FILE or --database-url URL")
+            usage!("give --from (the addons the tenant runs now), --tenant-state FILE or --database-url URL")
         }
     };
     // Only what the user names counts as provided by the Odoo image: guessing would hide a missing
@@ -126,7 +128,7 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
         object.insert("image_modules".into(), serde_json::to_value(&image)?);
         object.insert("release".into(), serde_json::to_value(&analysis.release)?);
         object.insert("risk".into(), serde_json::to_value(&risk)?);
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(if facts.safe_to_run { Exit::Success } else { Exit::Failed });
     }
 
@@ -146,49 +148,49 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
             ]);
         }
     }
-    print!("{}", table.render());
+    out!("{}", table.render())?;
     for m in &facts.missing {
-        println!("MISSING  {m}: installed or needed, but in none of the new addons");
+        outln!("MISSING  {m}: installed or needed, but in none of the new addons")?;
     }
     for m in &facts.blocked {
-        println!("BLOCKED  {m}: cannot load (a dependency is missing or in a cycle)");
+        outln!("BLOCKED  {m}: cannot load (a dependency is missing or in a cycle)")?;
     }
     for m in &facts.unchecked {
-        println!("UNCHECKED {m}: not in the addon trees, so its content hash is unknown");
+        outln!("UNCHECKED {m}: not in the addon trees, so its content hash is unknown")?;
     }
     if facts.missing.iter().any(|m| ["base", "web", "mail"].contains(&m.as_str())) {
-        println!(
+        outln!(
             "hint: modules that ship with Odoo itself are in no addon tree: list them with --image-modules base,web,mail,…"
-        );
+        )?;
     }
-    println!("order: {}", facts.order.join(" → "));
+    outln!("order: {}", facts.order.join(" → "))?;
     for s in &facts.scripts {
-        println!("script   {}/{}", s.module, s.path);
+        outln!("script   {}/{}", s.module, s.path)?;
     }
     for s in &analysis.sql {
-        println!("sql      {s}");
+        outln!("sql      {s}")?;
     }
     if !facts.critical_domains.is_empty() {
         let touched: Vec<String> =
             facts.critical_domains.iter().map(|t| format!("{} ({})", t.module, t.domain)).collect();
-        println!("critical domains touched: {}", touched.join(", "));
+        outln!("critical domains touched: {}", touched.join(", "))?;
     }
     for d in &facts.dependency_changes {
         let added = d.added.iter().map(|a| format!("+{a}"));
         let removed = d.removed.iter().map(|r| format!("-{r}"));
-        println!("{} dependency  {}: {}", d.kind, d.module, added.chain(removed).collect::<Vec<_>>().join(" "));
+        outln!("{} dependency  {}: {}", d.kind, d.module, added.chain(removed).collect::<Vec<_>>().join(" "))?;
     }
-    println!("image-only for this tenant: {}; assets-only: {}", yes_no(facts.image_only), yes_no(facts.assets_only));
+    outln!("image-only for this tenant: {}; assets-only: {}", yes_no(facts.image_only), yes_no(facts.assets_only))?;
     if let Some(release) = &analysis.release {
         let assets = release.modules_changed.iter().filter(|m| m.assets_only).count();
-        println!(
+        outln!(
             "release: {} added, {} removed, {} changed ({assets} assets-only); image-only: {}; assets-only: {}",
             release.modules_added.len(),
             release.modules_removed.len(),
             release.modules_changed.len(),
             yes_no(Some(release.image_only)),
             yes_no(Some(release.assets_only)),
-        );
+        )?;
         if !release.modules_changed.is_empty() {
             let mut table = Table::new(&["RELEASE", "MODULE", "FROM", "TO", "FILES", "CHECKSUM"]);
             for m in &release.modules_changed {
@@ -208,12 +210,12 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
                     table.row(vec![kind.into(), m.clone()]);
                 }
             }
-            print!("{}", table.render());
+            out!("{}", table.render())?;
         }
         if !release.critical_domains.is_empty() {
             let touched: Vec<String> =
                 release.critical_domains.iter().map(|t| format!("{} ({})", t.module, t.domain)).collect();
-            println!("release critical domains touched: {}", touched.join(", "));
+            outln!("release critical domains touched: {}", touched.join(", "))?;
         }
         for (label, list) in [
             ("python added", &release.python_added),
@@ -222,21 +224,21 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
             ("bin removed", &release.bin_removed),
         ] {
             if !list.is_empty() {
-                println!("release {label}: {}", list.join(", "));
+                outln!("release {label}: {}", list.join(", "))?;
             }
         }
     }
-    println!("risk tier (default rules): {:?}", risk.tier);
+    outln!("risk tier (default rules): {:?}", risk.tier)?;
     // A fact found both release-wide and for the tenant is said once.
     let mut said = BTreeSet::new();
     let deciding: Vec<String> =
         risk.deciding().map(|r| r.fact.to_string()).filter(|f| said.insert(f.clone())).collect();
     for fact in &deciding {
-        println!("  because {fact}");
+        outln!("  because {fact}")?;
     }
     let lower = risk.reasons.iter().filter(|r| r.tier < risk.tier).count();
     if lower > 0 {
-        println!("  ({lower} lower-tier facts in --json)");
+        outln!("  ({lower} lower-tier facts in --json)")?;
     }
     Ok(if facts.safe_to_run { Exit::Success } else { Exit::Failed })
 }
@@ -244,7 +246,7 @@ pub fn diff(args: &OdooDiffArgs) -> anyhow::Result<Exit> {
 /// `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE` → where to connect and which database. The
 /// password, if any, becomes a [`Secret`]: it is never printed and reaches psql only as PGPASSWORD.
 fn parse_database_url(url: &str) -> anyhow::Result<(PgTarget, String)> {
-    let usage = || anyhow::anyhow!("--database-url: expected postgres://USER@HOST[:PORT]/DATABASE");
+    let usage = || UsageError::new(anyhow::anyhow!("--database-url: expected postgres://USER@HOST[:PORT]/DATABASE"));
     let rest = url.strip_prefix("postgres://").or_else(|| url.strip_prefix("postgresql://")).ok_or_else(usage)?;
     let (auth, rest) = rest.rsplit_once('@').ok_or_else(usage)?;
     let (server, database) = rest.split_once('/').ok_or_else(usage)?;
@@ -257,7 +259,7 @@ fn parse_database_url(url: &str) -> anyhow::Result<(PgTarget, String)> {
         None => (auth, None),
     };
     if user.is_empty() || host.is_empty() || database.is_empty() {
-        return Err(usage());
+        return Err(usage().into());
     }
     let mut target = PgTarget::new(host, port, user);
     if let Some(p) = password {

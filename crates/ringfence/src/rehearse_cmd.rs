@@ -22,6 +22,8 @@ use serde_json::json;
 use crate::Exit;
 use crate::cli::{CloneArg, RehearseArgs};
 use crate::config_cmd::load_or_report;
+use crate::failure::usage;
+use crate::out::{errln, out, outln};
 use crate::table::Table;
 
 /// Where the reports of `version` are kept under `root`.
@@ -119,7 +121,7 @@ fn migration_for(release: &Release, tenant: &Tenant, safety: &MigrationSafety, d
 /// The latest restore point recorded for `tenant` in the LocalTarget's work directory.
 fn latest_restore_point(loaded: &Loaded, tenant: &TenantId) -> anyhow::Result<RestorePoint> {
     let Some(work_dir) = loaded.work_dir() else {
-        bail!(
+        usage!(
             "--clone restore-point reads restore points from the LocalTarget's work directory, and the configuration has no LocalTarget"
         );
     };
@@ -152,12 +154,12 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
     };
     let config = &loaded.config;
     let Some(release) = &config.release else {
-        bail!("{} holds no Release document: there is no migration to rehearse", args.dir.display());
+        usage!("{} holds no Release document: there is no migration to rehearse", args.dir.display());
     };
     let unknown: Vec<&String> =
         args.tenants.iter().filter(|id| !config.fleet.tenants.iter().any(|t| t.id.as_str() == id.as_str())).collect();
     if !unknown.is_empty() {
-        eprintln!(
+        errln!(
             "error: unknown tenant(s) {}; the fleet has {}",
             unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
             config.fleet.tenants.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
@@ -186,7 +188,7 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
         queues.into_iter().map(|(c, ts)| (c, Mutex::new(ts.into_iter()))).collect();
     let results: Mutex<Vec<(TenantId, anyhow::Result<RehearsalReport>)>> = Mutex::new(Vec::new());
     let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
-    eprintln!(
+    errln!(
         "rehearsing release {} on {} tenant(s) over {} cluster(s), at most {} at once per cluster",
         release.version,
         chosen.len(),
@@ -202,7 +204,7 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
                         let Some(tenant) = next else { return };
                         let result = rehearse_one(&loaded, release, tenant, &bins, args, &run_id);
                         match &result {
-                            Ok(r) => eprintln!(
+                            Ok(r) => errln!(
                                 "  {}: {} in {:.1}s, predicted blocking {:.1}s{}",
                                 tenant.id,
                                 if r.ok() { "done" } else { "FAILED" },
@@ -210,7 +212,7 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
                                 r.blocking.max_ms / 1000.0,
                                 r.blocking.table.as_deref().map(|t| format!(" on {t}")).unwrap_or_default()
                             ),
-                            Err(e) => eprintln!("  {}: could not rehearse: {e:#}", tenant.id),
+                            Err(e) => errln!("  {}: could not rehearse: {e:#}", tenant.id),
                         }
                         results.lock().expect("results").push((tenant.id.clone(), result));
                     }
@@ -222,13 +224,16 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
     results.sort_by(|a, b| a.0.cmp(&b.0));
 
     let mut exit = Exit::Success;
+    // A tenant that could not be rehearsed (its cluster unreachable, say) was not checked: that
+    // decides the exit status over any finding.
+    let mut unrehearsed = None;
     let mut table =
         Table::new(&["tenant", "clone", "migration", "result", "predicted blocking", "rewrites", "outside windows"]);
     let mut json_reports = Vec::new();
     for (id, result) in &results {
         match result {
             Err(e) => {
-                exit = Exit::Failed;
+                unrehearsed = Some(crate::failure::exit_for(e));
                 table.row(vec![
                     id.to_string(),
                     "-".into(),
@@ -279,23 +284,23 @@ pub fn rehearse(args: &RehearseArgs) -> anyhow::Result<Exit> {
         }
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({ "release": release.version, "tier": tier, "rehearsals": json_reports })
             )?
-        );
+        )?;
     } else {
-        print!("{}", table.render());
-        println!("reports (JSON, and HTML with the lock timeline) in {}", out.display());
+        out!("{}", table.render())?;
+        outln!("reports (JSON, and HTML with the lock timeline) in {}", out.display())?;
         if results.len() == 1
             && let Ok(report) = &results[0].1
         {
-            println!();
-            print!("{}", report.to_text());
+            outln!()?;
+            out!("{}", report.to_text())?;
         }
     }
-    Ok(exit)
+    Ok(unrehearsed.unwrap_or(exit))
 }
 
 fn rehearse_one(

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use ringfence_core::engine::{Engine, EngineOptions, Event, Outcome, TenantPhase, TenantProgress};
 use ringfence_core::governance::GovernanceSpec;
 use ringfence_core::model::TenantId;
@@ -19,6 +19,8 @@ use serde_json::json;
 use crate::Exit;
 use crate::cli::{DriverKind, RunArgs, StateArgs};
 use crate::config_cmd::{load_or_report, make_plan};
+use crate::failure::{UsageResult, usage};
+use crate::out::{errln, out, outln};
 use crate::table::Table;
 
 /// The simulated world lives beside the state store, so `resume` finds it.
@@ -34,18 +36,19 @@ pub fn rollout(
     from: Option<jiff::Timestamp>,
     failures: Vec<FailPoint>,
 ) -> anyhow::Result<Exit> {
+    crate::signals::keep_running_on_hangup();
     let loaded = match load_or_report(dir, false) {
         Ok(loaded) => loaded,
         Err(exit) => return Ok(exit),
     };
     let Some(release) = loaded.config.release.clone() else {
-        eprintln!("{}: no Release document: add one (kind: Release) to roll out", dir.display());
+        errln!("{}: no Release document: add one (kind: Release) to roll out", dir.display());
         return Ok(Exit::Usage);
     };
     let plan = make_plan(&loaded)?;
     for f in &failures {
         if !plan.tenants().any(|t| t.id == f.tenant) {
-            eprintln!("--fail {}: no tenant {:?} in the plan", f.tenant, f.tenant.as_str());
+            errln!("--fail {}: no tenant {:?} in the plan", f.tenant, f.tenant.as_str());
             return Ok(Exit::Usage);
         }
     }
@@ -78,7 +81,7 @@ pub fn rollout(
         }
         DriverKind::Local => {
             let paths = LocalPaths::resolve(dir, &loaded)?;
-            eprintln!("work directory: {}", paths.work_dir.display());
+            errln!("work directory: {}", paths.work_dir.display());
             let driver = local_driver(&loaded.config, &release, &paths)?;
             // The gates passed at the start; each tenant's start asks them again (approvals and
             // evidence as they are then), unless they were overridden for this run.
@@ -109,7 +112,7 @@ fn apply_rehearsals(spec: &mut GovernanceSpec, config: &Config, release: &Releas
             continue;
         }
         if let Some(why) = crate::rehearse_cmd::window_required_reason(&report, &config.policy.migration, spec.tier) {
-            eprintln!("tenant {tenant}: only inside a maintenance window: {why}");
+            errln!("tenant {tenant}: only inside a maintenance window: {why}");
             spec.window_required.insert(tenant.clone(), why);
         }
         let measured = ringfence_core::Duration::from_millis((report.migration.duration_ms * 2.0).ceil() as u64);
@@ -197,7 +200,7 @@ fn check_gates(
     if args.driver == DriverKind::Simulate {
         // A simulation touches nothing and rehearses the control flow; the gates (compiling the
         // policy, verifying signatures) are `ringfence gates`' to show.
-        eprintln!("gates: not evaluated in a simulation (see `ringfence gates {}`)", release.version);
+        errln!("gates: not evaluated in a simulation (see `ringfence gates {}`)", release.version);
         return Ok(Ok(GateCheck::NotEnforced));
     }
     let now = from.unwrap_or_else(jiff::Timestamp::now);
@@ -216,24 +219,25 @@ fn check_gates(
         })
         .collect();
     if blocking.is_empty() {
-        eprintln!("gates: every release and ring gate passes (revision {})", outcome.revision);
+        errln!("gates: every release and ring gate passes (revision {})", outcome.revision);
         return Ok(Ok(GateCheck::Passed(Box::new(context))));
     }
     match (args.driver, &args.override_gates) {
         (DriverKind::Simulate, _) => Ok(Ok(GateCheck::NotEnforced)),
         (DriverKind::Local, Some(reason)) if !reason.trim().is_empty() => {
-            eprintln!("gates: {} gate(s) do not pass", blocking.len());
+            errln!("gates: {} gate(s) do not pass", blocking.len());
             let details =
                 json!({ "reason": reason.trim(), "when": "at start", "revision": outcome.revision, "gates": blocking });
             record_gates(args, &release.version, actor, "release.gates.overridden", details)?;
-            eprintln!("gates: OVERRIDDEN at start by {actor}: {} (recorded in the audit trail)", reason.trim());
+            errln!("gates: OVERRIDDEN at start by {actor}: {} (recorded in the audit trail)", reason.trim());
             Ok(Ok(GateCheck::Overridden))
         }
         (DriverKind::Local, _) => {
-            crate::gates_cmd::print_outcome(release, &outcome, false);
+            // Best effort: the refusal is recorded next, whoever still reads the table.
+            let _ = crate::gates_cmd::print_outcome(release, &outcome, false);
             let details = json!({ "revision": outcome.revision, "gates": blocking });
             record_gates(args, &release.version, actor, "release.gates.blocked", details)?;
-            eprintln!(
+            errln!(
                 "the rollout does not start: {} release or ring gate(s) do not pass. Provide what is missing, or start with --override-gates REASON (recorded)",
                 blocking.len()
             );
@@ -252,7 +256,7 @@ fn start_and_drive<D: Driver>(
     args: &RunArgs,
     gatekeeper: Option<ringfence_runtime::Gatekeeper>,
 ) -> anyhow::Result<Exit> {
-    eprintln!(
+    errln!(
         "rolling out {} (replaces {}) to {} tenants in {} rings — {target}",
         plan.release,
         plan.replaces,
@@ -261,7 +265,7 @@ fn start_and_drive<D: Driver>(
     );
     let run = (plan, options, governance);
     let mut runner = Runner::start_recorded(store, &args.audit, driver, run, actor, gatekeeper, settings)?;
-    eprintln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
+    errln!("run {} recorded in {}", runner.run_id(), args.state.state.display());
     drive(&mut runner, args)
 }
 
@@ -290,7 +294,7 @@ impl LocalPaths {
     /// The paths of the configuration at `dir`, resolved.
     fn resolve(dir: &Path, loaded: &ringfence_config::Loaded) -> anyhow::Result<LocalPaths> {
         use ringfence_config::DocumentKind;
-        let Some(work_dir) = loaded.work_dir() else { bail!("{}", NO_LOCAL_TARGET) };
+        let Some(work_dir) = loaded.work_dir() else { usage!("{}", NO_LOCAL_TARGET) };
         let doc_dir = |kind| loaded.dirs.get(&kind).cloned().with_context(|| format!("no {kind:?} document"));
         Ok(LocalPaths {
             config: std::fs::canonicalize(dir).with_context(|| format!("the configuration {}", dir.display()))?,
@@ -313,7 +317,7 @@ impl LocalPaths {
     fn as_unrecorded(dir: &Path, loaded: &ringfence_config::Loaded) -> anyhow::Result<LocalPaths> {
         let here = std::env::current_dir().context("the current directory")?;
         let config = &loaded.config;
-        let Some(target) = &config.local_target else { bail!("{}", NO_LOCAL_TARGET) };
+        let Some(target) = &config.local_target else { usage!("{}", NO_LOCAL_TARGET) };
         let secret = |s: &SecretRef| SecretRef { env: s.env.clone(), file: s.file.as_ref().map(|f| here.join(f)) };
         Ok(LocalPaths {
             config: here.join(dir),
@@ -357,17 +361,19 @@ const NO_LOCAL_TARGET: &str =
 /// adopted; the others start at the previous version).
 fn local_driver(config: &Config, release: &Release, paths: &LocalPaths) -> anyhow::Result<LocalDriver> {
     let Some(target) = &config.local_target else {
-        bail!("{NO_LOCAL_TARGET}");
+        usage!("{NO_LOCAL_TARGET}");
     };
     let mut tenants = Vec::new();
     for (n, t) in config.fleet.tenants.iter().enumerate() {
-        let cluster = config.fleet.cluster(&t.cluster).with_context(|| format!("tenant {}: unknown cluster", t.id))?;
+        let cluster =
+            config.fleet.cluster(&t.cluster).with_context(|| format!("tenant {}: unknown cluster", t.id)).or_usage()?;
         let c = &cluster.connection;
         let mut pg = PgTarget::new(c.host.clone(), c.port, c.user.clone());
         if let Some(secret) = paths.passwords.get(&cluster.name) {
             pg = pg.with_password(read_secret(secret).with_context(|| format!("cluster {}: password", cluster.name))?);
         }
-        let port = u16::try_from(usize::from(target.base_port) + n).context("basePort + tenants exceeds 65535")?;
+        let port =
+            u16::try_from(usize::from(target.base_port) + n).context("basePort + tenants exceeds 65535").or_usage()?;
         tenants.push(LocalTenant {
             id: t.id.clone(),
             cluster: t.cluster.clone(),
@@ -399,18 +405,17 @@ fn local_driver(config: &Config, release: &Release, paths: &LocalPaths) -> anyho
         dir: Some(paths.release_dir.clone()),
     };
     let driver = LocalDriver::new(fleet, local_release)?;
-    // Ctrl-C stops the tenants' processes too (nothing is left behind); `ringfence resume` starts them
-    // again at the versions they were on. A SIGKILL leaves them running for `resume` to adopt.
+    // Ctrl-C (or SIGTERM) stops the tenants' processes too (nothing is left behind); `ringfence
+    // resume` starts them again at the versions they were on. A SIGKILL leaves them running for
+    // `resume` to adopt. A hangup stops nothing: the rollout outlives its terminal.
     let apps = driver.apps_dir();
-    let handler = ctrlc::set_handler(move || {
-        eprintln!("\ninterrupted: stopping the tenants' processes; `ringfence resume --driver local` continues");
+    let handler = crate::signals::on_interrupt(false, move || {
+        errln!("\ninterrupted: stopping the tenants' processes; `ringfence resume --driver local` continues");
         ringfence_local::supervisor::kill_recorded(&apps);
-        std::process::exit(130);
+        std::process::exit(Exit::Interrupted as i32);
     });
     if let Err(e) = handler {
-        eprintln!(
-            "warning: cannot handle Ctrl-C ({e}); if interrupted, `ringfence resume` adopts what is left running"
-        );
+        errln!("warning: cannot handle Ctrl-C ({e}); if interrupted, `ringfence resume` adopts what is left running");
     }
     driver.start_fleet(&release.replaces)?;
     Ok(driver)
@@ -426,12 +431,13 @@ pub fn read_secret(secret: &SecretRef) -> anyhow::Result<Secret> {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             Ok(Secret::new(text.trim_end_matches(['\n', '\r'])))
         }
-        _ => bail!("a secret reference names exactly one of `env` or `file`"),
+        _ => usage!("a secret reference names exactly one of `env` or `file`"),
     }
 }
 
 /// `ringfence resume`.
 pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> anyhow::Result<Exit> {
+    crate::signals::keep_running_on_hangup();
     let store = open_store(&args.state.state, false)?;
     let run = pick_run(&store, run_id)?;
     match args.driver {
@@ -445,10 +451,10 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
             let dir = match (config, &recorded) {
                 (Some(dir), _) => dir.to_owned(),
                 (None, Some(recorded)) => {
-                    eprintln!("configuration: {} (the run's)", recorded.config.display());
+                    errln!("configuration: {} (the run's)", recorded.config.display());
                     recorded.config.clone()
                 }
-                (None, None) => bail!(
+                (None, None) => usage!(
                     "--driver local needs --config DIR: the configuration holding the fleet, release and LocalTarget (run {run} records none)"
                 ),
             };
@@ -458,10 +464,10 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
                 Err(exit) => return Ok(exit),
             };
             let Some(release) = loaded.config.release.clone() else {
-                bail!("{}: no Release document", dir.display());
+                usage!("{}: no Release document", dir.display());
             };
             if summary.release_version != release.version {
-                bail!(
+                usage!(
                     "run {run} rolls out {}, but {} holds release {}: pass the configuration the run was started from",
                     summary.release_version,
                     dir.display(),
@@ -477,7 +483,7 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
                 (Some(reason), false) if !reason.trim().is_empty() => {
                     let details = json!({ "reason": reason.trim(), "when": "at resume" });
                     record_gates(args, &release.version, &started_by, "release.gates.overridden", details)?;
-                    eprintln!("gates: OVERRIDDEN at resume by {started_by}: {} (recorded)", reason.trim());
+                    errln!("gates: OVERRIDDEN at resume by {started_by}: {} (recorded)", reason.trim());
                     None
                 }
                 _ => {
@@ -490,18 +496,18 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
             let paths = match recorded {
                 Some(recorded) => {
                     for line in recorded.differences(&LocalPaths::resolve(dir, &loaded)?) {
-                        eprintln!("run {run} keeps its {line}");
+                        errln!("run {run} keeps its {line}");
                     }
                     recorded
                 }
                 None => {
-                    eprintln!(
+                    errln!(
                         "warning: run {run} was started by an earlier ringfence, which did not record its paths: relative paths are taken from the current directory, as that version did"
                     );
                     LocalPaths::as_unrecorded(dir, &loaded)?
                 }
             };
-            eprintln!("work directory: {}", paths.work_dir.display());
+            errln!("work directory: {}", paths.work_dir.display());
             let driver = local_driver(&loaded.config, &release, &paths)?;
             let (mut runner, report) = Runner::resume_gated(store, &args.audit, driver, run, gatekeeper)?;
             report_resume(run, &report);
@@ -518,12 +524,13 @@ pub fn resume(args: &RunArgs, config: Option<&Path>, run_id: Option<i64>) -> any
 }
 
 fn report_resume(run: RunId, report: &ResumeReport) {
-    eprintln!(
+    errln!(
         "resumed run {run}: {} events replayed, {} interrupted actions completed",
-        report.events_replayed, report.actions_completed
+        report.events_replayed,
+        report.actions_completed
     );
     for line in &report.reconciled {
-        eprintln!("  reconciled {line}");
+        errln!("  reconciled {line}");
     }
 }
 
@@ -533,8 +540,8 @@ fn drive<S: Store, D: Driver>(runner: &mut Runner<S, D>, args: &RunArgs) -> anyh
         // Paused for an operator (say, a tenant with no slot): the run is in a known, recorded
         // state, which is the rollout not completing rather than a usage error.
         Err(stalled @ ringfence_runtime::RuntimeError::Stalled { .. }) => {
-            eprintln!("{stalled}");
-            eprintln!(
+            errln!("{stalled}");
+            errln!(
                 "the run stays as it is; see `ringfence status` and the audit trail ({}) for why",
                 args.audit.display()
             );
@@ -543,19 +550,22 @@ fn drive<S: Store, D: Driver>(runner: &mut Runner<S, D>, args: &RunArgs) -> anyh
         Err(other) => return Err(other.into()),
     };
     let engine = runner.engine();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report_json(runner.run_id(), engine, outcome))?);
+    // Best effort: the rollout is over and recorded; a reader that went away does not change how
+    // it ended, which is what the exit status says.
+    let _ = if args.json {
+        outln!("{}", serde_json::to_string_pretty(&report_json(runner.run_id(), engine, outcome))?)
     } else {
-        print!("{}", report_text(engine, outcome));
-    }
+        out!("{}", report_text(engine, outcome))
+    };
     Ok(if outcome == Outcome::Completed { Exit::Success } else { Exit::Failed })
 }
 
-/// One line per event that moved a tenant, for people watching.
+/// One line per event that moved a tenant, for people watching (best effort: the state store and the
+/// audit trail are the record; a closed terminal or pipe does not stop the rollout).
 fn progress(engine: &Engine, event: &Event) {
     let Some(line) = event_line(event) else { return };
     let done = engine.tenants().values().filter(|t| t.phase == TenantPhase::Done).count();
-    eprintln!("[{done}/{} done] {line}", engine.tenants().len());
+    errln!("[{done}/{} done] {line}", engine.tenants().len());
 }
 
 /// What an event says to a person; `None` for clock ticks.
@@ -698,19 +708,22 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
             "halt_reason": engine.as_ref().and_then(|e| e.halt_reason()),
             "tenants": tenants,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
         return Ok(Exit::Success);
     }
-    println!(
+    outln!(
         "run {run}: release {} (replaces {}) — {status}\nstarted {}, last change {}",
-        summary.release_version, summary.replaces, summary.created_at, summary.updated_at
-    );
+        summary.release_version,
+        summary.replaces,
+        summary.created_at,
+        summary.updated_at
+    )?;
     let Some(engine) = engine else {
-        println!("no step has been taken yet");
+        outln!("no step has been taken yet")?;
         return Ok(Exit::Success);
     };
     if let Some(reason) = engine.halt_reason() {
-        println!("halted: {reason}");
+        outln!("halted: {reason}")?;
     }
     let mut table = Table::new(&["TENANT", "RING", "PHASE", "LAST STEP", "STARTED", "FINISHED"]);
     for (id, t) in in_plan_order(&engine) {
@@ -731,7 +744,7 @@ pub fn status(args: &StateArgs, run_id: Option<i64>, json: bool) -> anyhow::Resu
             }),
         ]);
     }
-    print!("{}", table.render());
+    out!("{}", table.render())?;
     Ok(Exit::Success)
 }
 
@@ -754,7 +767,7 @@ fn phase_text(phase: TenantPhase) -> String {
 
 fn open_store(path: &Path, create: bool) -> anyhow::Result<SqliteStore> {
     if !create && !path.exists() {
-        bail!(
+        usage!(
             "no state store at {}: nothing has been rolled out from here (pass --state or set RINGFENCE_STATE)",
             path.display()
         );
@@ -767,7 +780,7 @@ fn pick_run(store: &SqliteStore, run_id: Option<i64>) -> anyhow::Result<RunId> {
         Some(id) => Ok(store.run(RunId::from(id))?.id),
         None => match store.latest_run()? {
             Some(run) => Ok(run.id),
-            None => bail!("the state store holds no rollout yet"),
+            None => usage!("the state store holds no rollout yet"),
         },
     }
 }

@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::Exit;
 use crate::cli::SimulateArgs;
 use crate::config_cmd::load_or_report;
+use crate::out::{errln, outln};
 
 /// `ringfence simulate [DIR | --generated] --seed N --runs M`.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
@@ -20,7 +21,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
                 Err(exit) => return Ok(exit),
             };
             if loaded.config.release.is_none() {
-                eprintln!("{}: no Release document: add one (kind: Release) to simulate its rollout", dir.display());
+                errln!("{}: no Release document: add one (kind: Release) to simulate its rollout", dir.display());
                 return Ok(Exit::Usage);
             }
             let config = loaded.config;
@@ -32,7 +33,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
     };
     let elapsed = started.elapsed();
     if let Some((seed, why)) = summary.unrunnable.first() {
-        eprintln!("seed {seed}: cannot simulate: {why}");
+        errln!("seed {seed}: cannot simulate: {why}");
         return Ok(Exit::Usage);
     }
     let replay = |seed: u64| match &args.dir {
@@ -45,7 +46,7 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
             .iter()
             .map(|r| json!({ "seed": r.seed, "replay": replay(r.seed), "violations": r.violations }))
             .collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "runs": summary.runs,
@@ -58,30 +59,31 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<Exit> {
                 "seconds": elapsed.as_secs_f64(),
             }))
             .expect("json")
-        );
+        )?;
     } else {
-        print_summary(&summary, &what, elapsed);
+        print_summary(&summary, &what, elapsed)?;
         for r in &summary.failures {
-            println!("\nseed {} FAILED — replay: {}", r.seed, replay(r.seed));
+            outln!("\nseed {} FAILED — replay: {}", r.seed, replay(r.seed))?;
             for v in &r.violations {
-                println!("  {v}");
+                outln!("  {v}")?;
             }
         }
     }
     Ok(if summary.failures.is_empty() { Exit::Success } else { Exit::Failed })
 }
 
-fn print_summary(summary: &Summary, what: &str, elapsed: std::time::Duration) {
+fn print_summary(summary: &Summary, what: &str, elapsed: std::time::Duration) -> anyhow::Result<()> {
     let outcomes: Vec<String> = summary.outcomes.iter().map(|(o, n)| format!("{n} {o}")).collect();
-    println!(
+    outln!(
         "{} runs of {what}: {}; {} tenant steps, {} controller crashes, {:.1} s",
         summary.runs,
         outcomes.join(", "),
         summary.tenant_steps,
         summary.crashes,
         elapsed.as_secs_f64()
-    );
+    )?;
     if summary.failures.is_empty() {
-        println!("every checker passed on every run");
+        outln!("every checker passed on every run")?;
     }
+    Ok(())
 }
