@@ -102,15 +102,7 @@ fn sigkill_the_controller_at_several_points_and_resume_no_migration_runs_twice()
     for t in TENANTS {
         let db = t.replace('-', "_");
         pg.create_database(&db).unwrap();
-        for args in [vec!["migrate", "--to", "v1"], vec!["seed", "--products", "30"]] {
-            let out = Command::new(&storefront)
-                .args(&args[..1])
-                .args(["--database-url", &pg.url(&db)])
-                .args(&args[1..])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
+        storefront::testing::prepare_v1_shop(&storefront, &pg.url(&db), 30);
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");

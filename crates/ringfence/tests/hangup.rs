@@ -175,15 +175,7 @@ fn a_local_rollout_and_its_tenants_carry_on_through_hangups() {
     for t in TENANTS {
         let db = t.replace('-', "_");
         pg.create_database(&db).unwrap();
-        for args in [vec!["migrate", "--to", "v1"], vec!["seed", "--products", "30"]] {
-            let out = Command::new(&storefront)
-                .args(&args[..1])
-                .args(["--database-url", &pg.url(&db)])
-                .args(&args[1..])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
+        storefront::testing::prepare_v1_shop(&storefront, &pg.url(&db), 30);
     }
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");

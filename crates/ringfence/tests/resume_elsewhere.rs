@@ -182,15 +182,7 @@ fn a_run_resumed_from_another_directory_keeps_its_work_dir_and_secret_and_runs_n
     for t in TENANTS {
         let db = t.replace('-', "_");
         pg.create_database(&db).unwrap();
-        for args in [vec!["migrate", "--to", "v1"], vec!["seed", "--products", "30"]] {
-            let out = Command::new(&storefront)
-                .args(&args[..1])
-                .args(["--database-url", &pg.url(&db)])
-                .args(&args[1..])
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        }
+        storefront::testing::prepare_v1_shop(&storefront, &pg.url(&db), 30);
     }
     let root = tempfile::tempdir().unwrap();
     let root = root.path();

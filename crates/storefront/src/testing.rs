@@ -25,6 +25,21 @@ pub fn binary() -> PathBuf {
         .expect("cargo reports the storefront executable")
 }
 
+/// Prepares a shop's database the way the local-rollout tests start from: schema v1 and `products`
+/// products, through the `storefront` binary at `storefront` (from [`binary`]).
+pub fn prepare_v1_shop(storefront: &std::path::Path, database_url: &str, products: u32) {
+    let products = products.to_string();
+    for args in [["migrate", "--to", "v1"], ["seed", "--products", &products]] {
+        let out = Command::new(storefront)
+            .arg(args[0])
+            .args(["--database-url", database_url])
+            .args(&args[1..])
+            .output()
+            .expect("storefront runs");
+        assert!(out.status.success(), "storefront {}: {}", args[0], String::from_utf8_lossy(&out.stderr));
+    }
+}
+
 /// The Prometheus server tests scrape shops with: `RINGFENCE_PROMETHEUS`, or `prometheus` on PATH
 /// (Debian's package, installed by scripts/ensure-deps). Panics, never skips, when it is missing.
 pub fn prometheus_binary() -> PathBuf {
