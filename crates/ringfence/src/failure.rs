@@ -12,7 +12,6 @@ use ringfence_core::calendar::{BreakGlassError, CalendarError};
 use ringfence_core::governance::GovernanceError;
 use ringfence_core::plan::PlanError;
 use ringfence_core::schedule::Unschedulable;
-use ringfence_gates::GateError;
 use ringfence_store::StoreError;
 
 use crate::Exit;
@@ -72,8 +71,6 @@ pub fn exit_for(error: &anyhow::Error) -> Exit {
             || e.is::<BreakGlassError>()
             || e.is::<Unschedulable>()
             || matches!(e.downcast_ref::<StoreError>(), Some(StoreError::UnknownRun(_)))
-            // The policy's Rego is configuration; a policy file that cannot be read is not.
-            || e.downcast_ref::<GateError>().is_some_and(|g| !matches!(g, GateError::Read { .. }))
     };
     if error.chain().any(usage) { Exit::Usage } else { Exit::Environment }
 }

@@ -116,8 +116,9 @@ impl Ledger {
     }
 }
 
-/// A gate policy's error as one message (its causes are in it): a usage error, unless a policy file
-/// could not be read.
+/// A gate policy's error as one message (its causes are in it), classified here because flattening
+/// drops its type: the policy's Rego is configuration (a usage error); a policy file that cannot be
+/// read is the environment's failure.
 fn gate_error(e: ringfence_gates::GateError) -> anyhow::Error {
     let flat = anyhow::anyhow!("{e}");
     if matches!(e, ringfence_gates::GateError::Read { .. }) { flat } else { UsageError::new(flat).into() }
